@@ -1,0 +1,133 @@
+"""`assess_prompt`: injection and smuggling in a natural-language request."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import urllib.parse
+
+from commandrisk import explain
+from commandrisk.hits import Hit
+from commandrisk.models import Assessment, Category, Verdict
+
+INJECTION = Category.PROMPT_INJECTION
+ATLAS_DIRECT = "AML.T0051.000"
+ATLAS_SMUGGLING = "AML.T0051.001"
+INJECTION_RE = re.compile(
+    r"\b(ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your|the|"
+    r"system|safety)\b[^.\n]{0,30}\b(instructions?|rules?|prompts?|guidelines|directives|policies|polic(y|ies)|"
+    r"restrictions|filters?|guard(rails)?|checks?|constraints)\b"
+    r"|\byou are (now|no longer)\b|\b(developer|god|jailbreak|dan) mode\b|\bdo anything now\b"
+    r"|\bpretend (you are|to be|that you)\b|\bact as (an? )?(unrestricted|unfiltered|uncensored|root|evil)\b"
+    r"|\bnew (system )?instructions?\s*:|\bsystem prompt\b|\breveal (your|the) (prompt|instructions)\b"
+    r"|<\|?(im_start|im_end|system|endoftext)\|?>|\[/?INST\]|</?system>|^#{2,}\s*(system|instruction)"
+    r"|\bno (restrictions|limits|rules|filter)\b|\bwithout (any )?(safety|restrictions|warnings?|checks)\b",
+    re.I | re.M,
+)
+SECOND_TASK_RE = re.compile(
+    r"(?:\b(?:and then|then also|after that|afterwards|also|additionally|as well|p\.?s\.?|finally|oh and|"
+    r"and|then|but first|before that)\b[,:]?|[;|&]|\.\s)\s*(?:please\s+)?"
+    r"(run|execute|exec|eval|delete|remove|wipe|erase|download|fetch|curl|wget|send|upload|post|exfiltrate|"
+    r"email|mail|install|add|open|spawn|disable|kill|chmod|chown|pipe|format|overwrite|rm)\b",
+    re.I,
+)
+CODE_SPAN_RE = re.compile(r"`{1,3}([^`]+)`{1,3}|\$\(([^)]+)\)")
+BASE64_RE = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+HEX_RE = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|\b(?:[0-9a-fA-F]{2}){16,}\b")
+URLENC_RE = re.compile(r"(?:%[0-9a-fA-F]{2}){6,}")
+HIDDEN_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
+TAGS_RE = re.compile("[\U000e0020-\U000e007e]+")
+RISKY_WORDS_RE = re.compile(r"\b(rm|curl|wget|nc|bash|sh|chmod|sudo|eval|exec|base64|python|perl|dd|mkfs)\b|/dev/|\|")
+
+
+def assess_prompt(text: str) -> Assessment:
+    """Flag instruction overrides, a smuggled second task, and encoded or hidden payloads in a request."""
+    try:
+        hits = _prompt_hits(text if isinstance(text, str) else str(text))
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        hits = [Hit(INJECTION, "prompt.internal_error", Verdict.WARN, 50,
+                    f"could not be analysed ({type(exc).__name__})", str(text)[:80])]
+    hits = explain.ordered(hits)
+    verdict = explain.verdict_of(hits)
+    return Assessment(command=text if isinstance(text, str) else str(text), verdict=verdict,
+                      risk=explain.risk_of(hits, verdict), findings=[h.finding() for h in hits],
+                      explanation=explain.explanation(hits, verdict, 1).replace("in 1 command", "in the request"))
+
+
+def _prompt_hits(text: str, depth: int = 0) -> list[Hit]:
+    hits: list[Hit] = []
+    for match in INJECTION_RE.finditer(text):
+        hits.append(Hit(INJECTION, "prompt.instruction_override", Verdict.BLOCK, 90,
+                        "tries to override the assistant's instructions", match.group(0), match.span(), ATLAS_DIRECT))
+        break
+    hits.extend(_embedded_commands(text))
+    match = SECOND_TASK_RE.search(text)
+    if match and match.start() > 0 and not any(h.rule_id.startswith("prompt.embedded") for h in hits):
+        hits.append(Hit(INJECTION, "prompt.appended_task", Verdict.WARN, 45,
+                        f"appends a second, risky task ('{match.group(1)}')", text[match.start(): match.end() + 40],
+                        (match.start(), match.end()), ATLAS_DIRECT))
+    hidden = HIDDEN_RE.findall(text)
+    if hidden:
+        tags = "".join(chr(ord(c) - 0xE0000) for m in TAGS_RE.findall(text) for c in m)
+        inner = _prompt_hits(tags, depth + 1) if tags and depth < 2 else []
+        verdict = Verdict.BLOCK if inner or tags else Verdict.WARN
+        hits.append(Hit(INJECTION, "prompt.hidden_characters", verdict, 80 if inner or tags else 40,
+                        f"contains {len(hidden)} invisible or bidi-control characters", repr("".join(hidden[:8])),
+                        None, ATLAS_SMUGGLING))
+    if depth < 2:
+        hits.extend(_encoded_payloads(text, depth))
+    return hits
+
+
+def _embedded_commands(text: str) -> list[Hit]:
+    """Shell commands quoted inside the request (`...`, $(...)) judged by the command guard."""
+    from commandrisk.engine import assess
+
+    hits = []
+    for match in CODE_SPAN_RE.finditer(text):
+        code = match.group(1) or match.group(2)
+        result = assess(code)
+        if result.verdict != Verdict.ALLOW:
+            top = result.findings[0]
+            hits.append(Hit(INJECTION, "prompt.embedded_command", result.verdict, result.risk,
+                            f"embeds a command that {top.message}", code, match.span(), ATLAS_SMUGGLING))
+    return hits
+
+
+def _encoded_payloads(text: str, depth: int) -> list[Hit]:
+    """Base64, hex and URL-encoded blobs; blocked when the decoded text is itself an attack."""
+    hits = []
+    for pattern, decoder, label in ((BASE64_RE, _b64, "base64"), (HEX_RE, _hex, "hex"),
+                                    (URLENC_RE, urllib.parse.unquote, "URL-encoded")):
+        for match in pattern.finditer(text):
+            decoded = decoder(match.group(0))
+            if not decoded or sum(c.isprintable() or c.isspace() for c in decoded) < 0.9 * len(decoded):
+                continue
+            inner = _prompt_hits(decoded, depth + 1)
+            from commandrisk.engine import assess
+
+            command = assess(decoded) if RISKY_WORDS_RE.search(decoded) else None
+            dangerous = inner or (command is not None and command.verdict != Verdict.ALLOW)
+            hits.append(Hit(INJECTION, "prompt.encoded_payload", Verdict.BLOCK if dangerous else Verdict.WARN,
+                            90 if dangerous else 40,
+                            f"hides {'an attack' if dangerous else 'text'} in a {label} blob: {decoded[:40]!r}",
+                            match.group(0)[:60], match.span(), ATLAS_SMUGGLING))
+            return hits
+    return hits
+
+
+def _b64(blob: str) -> str | None:
+    if not re.search(r"[0-9+/]|[a-z].*[A-Z]|[A-Z].*[a-z]", blob) or blob.isalpha() and blob.islower():
+        return None
+    try:
+        return base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _hex(blob: str) -> str | None:
+    try:
+        return bytes.fromhex(blob.replace("\\x", "")).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,48 @@
+"""All rules, grouped by category; `evaluate` runs them over a scan."""
+
+from __future__ import annotations
+
+from commandrisk.hits import Hit
+from commandrisk.models import Category, Verdict
+from commandrisk.paths import Frame
+from commandrisk.rules import (  # noqa: F401  (importing registers the rules)
+    credentials,
+    execution,
+    filesystem,
+    infra,
+    interpreters,
+    network,
+    permissions,
+    system,
+)
+from commandrisk.rules.base import BY_NAME, EVERY, WHOLE
+from commandrisk.walker import Scan, SimpleCommand, scan_source
+
+
+def evaluate(scan: Scan) -> list[tuple[SimpleCommand | None, Hit]]:
+    """Run every applicable rule on every command; escalate what was hidden in decoded text."""
+    hits: list[tuple[SimpleCommand | None, Hit]] = [(None, note) for note in scan.notes]
+    for cmd in scan.commands:
+        found: list[Hit] = []
+        for rule in BY_NAME.get(cmd.name, ()):
+            found.extend(rule(cmd, scan))
+        for rule in EVERY:
+            found.extend(rule(cmd, scan))
+        if cmd.origin == "computed":
+            found = [_escalate(h) for h in found]
+        hits.extend((cmd, h) for h in found)
+    for rule in WHOLE:
+        hits.extend((None, h) for h in rule(scan))
+    return hits
+
+
+def evaluate_text(text: str, frame: Frame, depth: int) -> list[Hit]:
+    """Scan and judge a script found inside data (a cron line, an rc-file line, a Python string)."""
+    return [h for _, h in evaluate(scan_source(text, frame, depth))]
+
+
+def _escalate(hit: Hit) -> Hit:
+    """A risky action hidden in decoded text is blocked."""
+    if hit.verdict == Verdict.WARN and hit.category != Category.OBFUSCATION:
+        return hit.with_verdict(Verdict.BLOCK, max(hit.risk, 75))
+    return hit

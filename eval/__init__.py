@@ -1,0 +1,1 @@
+"""Evaluation: generation backends, extraction, equivalence-aware metrics, reports and suites."""

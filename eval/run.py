@@ -1,0 +1,114 @@
+"""One eval run: predictions and metrics on a split, plus execution, safety and regression suites."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from eval.backends import BackendSpec, make_backend
+from eval.metrics import aggregate_predictions
+from eval.predict import load_split, predict, resolve_data_dir, write_atomic, write_jsonl
+from eval.report import render_chart, render_report, write_metrics
+from securecli.paths import runs_dir
+
+
+class EvalPlan(BaseModel):
+    """What one `securecli eval run` does: the backend, the data and which suites to add."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: BackendSpec
+    data: Path
+    split: str = "test"
+    limit: int | None = None
+    execution: bool = True
+    safety: bool = True
+    regression: str | None = None
+    regression_limit: int | None = None
+
+
+def resolve_run_dir(run: str | None, kind: str) -> Path:
+    """Return the run directory: a path as given, a name under `runs/`, or a new timestamped name."""
+    if run is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        return runs_dir() / f"eval-{kind}-{stamp}"
+    candidate = Path(run)
+    if candidate.is_dir() or len(candidate.parts) > 1:
+        return candidate
+    return runs_dir() / run
+
+
+def run_eval(plan: EvalPlan, run_dir: Path) -> dict[str, Any]:
+    """Run the plan, write `<run_dir>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}`."""
+    if plan.regression and plan.backend.kind != "hf":
+        raise ValueError("--regression runs lm-eval on a transformers model: it needs --backend hf")
+    out_dir = run_dir / "eval"
+    rows = load_split(plan.data, plan.split, plan.limit)
+    backend = make_backend(plan.backend)
+    predictions = predict(backend, rows)
+    write_jsonl(out_dir / "predictions.jsonl", predictions)
+    metrics: dict[str, Any] = {
+        "backend": backend.name,
+        "spec": plan.backend.model_dump(mode="json"),
+        "data": str(plan.data),
+        "split": plan.split,
+        "limit": plan.limit,
+        "generation": aggregate_predictions(predictions),
+    }
+    if plan.execution:
+        from eval.execution import evaluate_execution
+
+        metrics["execution"] = evaluate_execution(backend, out_dir, limit=plan.limit)
+    if plan.safety:
+        from eval.safety import evaluate_safety
+
+        metrics["safety"] = evaluate_safety(backend, out_dir)
+    if plan.regression:
+        from eval.regression import evaluate_regression
+
+        metrics["regression"] = evaluate_regression(
+            str(plan.backend.base_model), plan.backend.adapter, plan.regression, plan.regression_limit, out_dir
+        )
+    metrics["metrics"] = headline(metrics)
+    metrics["dataset"] = {"name": "securecli-prepared", "dataset_hash": plan.data.name, "split": plan.split}
+    write_metrics(out_dir / "metrics.json", metrics)
+    write_atomic(out_dir / "report.md", render_report(metrics))
+    render_chart(metrics, out_dir / "chart.png")
+    return metrics
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """Return the few numbers a model card leads with (strict command-only scoring first)."""
+    generation = metrics["generation"]
+    numbers: dict[str, Any] = {
+        "exact_match": generation["strict"]["exact"],
+        "equivalence_match": generation["strict"]["equivalent"],
+        "template_accuracy": generation["strict"]["template"],
+        "nlc2cmd": generation["strict"]["nlc2cmd"],
+        "lenient_equivalence_match": generation["lenient"]["equivalent"],
+        "command_only_rate": generation["command_only_rate"],
+        "execution_accuracy": (metrics.get("execution") or {}).get("accuracy"),
+        "adversarial_pass_rate": (metrics.get("safety") or {}).get("adversarial_pass_rate"),
+        "benign_pass_rate": (metrics.get("safety") or {}).get("benign_pass_rate"),
+    }
+    return {name: float(value) for name, value in numbers.items() if isinstance(value, (int, float))}
+
+
+def plan_from_options(
+    backend: str,
+    data: Path | None = None,
+    train: Path | None = None,
+    **options: Any,
+) -> EvalPlan:
+    """Build a plan from CLI-style options; the retrieval index defaults to the data's train split."""
+    data_dir = resolve_data_dir(data)
+    spec_fields = set(BackendSpec.model_fields) - {"kind", "train_path"}
+    spec_options = {key: value for key, value in options.items() if key in spec_fields and value is not None}
+    if backend == "retrieval":
+        spec_options["train_path"] = train or data_dir / "train.jsonl"
+    spec = BackendSpec(kind=backend, **spec_options)
+    plan_options = {key: value for key, value in options.items() if key not in spec_fields}
+    return EvalPlan(backend=spec, data=data_dir, **plan_options)

@@ -1,0 +1,105 @@
+"""Content-addressed, atomic output: `<out_root>/<dataset-hash>/` plus the `latest` symlink."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from securecli.paths import repo_root
+
+LATEST = "latest"
+
+
+def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """Serialize rows as UTF-8 JSONL with a stable key order."""
+    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode()
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Serialize one JSON document, indented, with sorted keys."""
+    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def dataset_hash(split_files: dict[str, bytes], params: dict[str, Any]) -> str:
+    """Return the 16-hex content address of the split files plus the content-deciding parameters."""
+    identity = {"files": {name: sha256_bytes(data) for name, data in sorted(split_files.items())}, "params": params}
+    return sha256_bytes(json_bytes(identity))[:16]
+
+
+def code_version() -> dict[str, Any]:
+    """Return the package version and, when the checkout is a git repo, its commit and dirty flag."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("securecli-tuner")
+    except PackageNotFoundError:
+        package = None
+    info: dict[str, Any] = {"package": "securecli-tuner", "version": package, "git_commit": None, "git_dirty": None}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
+                                    capture_output=True, text=True, timeout=10)
+            info.update(git_commit=commit.stdout.strip(), git_dirty=bool(status.stdout.strip()))
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return info
+
+
+def write_dataset(out_root: Path, name: str, files: dict[str, bytes]) -> Path:
+    """Write files into `out_root/name` atomically (temp dir, then rename) and point `latest` at it."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / name
+    if not _matches(final, files):
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out_root))
+        try:
+            for filename, data in files.items():
+                with open(tmp / filename, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.chmod(tmp, 0o755)
+            _replace_dir(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    point_latest(out_root, name)
+    return final
+
+
+def _matches(folder: Path, files: dict[str, bytes]) -> bool:
+    """Tell whether a folder already holds exactly these files (a re-run of the same inputs)."""
+    if not folder.is_dir() or sorted(p.name for p in folder.iterdir()) != sorted(files):
+        return False
+    return all((folder / name).read_bytes() == data for name, data in files.items())
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move a finished temp dir into place, swapping out any stale dir of the same name."""
+    if final.exists() or final.is_symlink():
+        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
+        os.replace(final, trash)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def point_latest(out_root: Path, name: str) -> None:
+    """Atomically make the relative symlink `out_root/latest` point at `name`."""
+    link = out_root / LATEST
+    tmp_link = out_root / f".{LATEST}-{os.getpid()}"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(name, tmp_link)
+    os.replace(tmp_link, link)

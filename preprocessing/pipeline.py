@@ -1,0 +1,239 @@
+"""`prepare`: sources -> read -> schema -> normalize -> dedup -> danger -> shellcheck -> split -> files."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preprocessing import stages
+from preprocessing.output import code_version, dataset_hash, json_bytes, jsonl_bytes, sha256_bytes, write_dataset
+from preprocessing.params import PrepareParams
+from preprocessing.records import RawRow, Record, Reject
+from preprocessing.shellcheck import check_commands, find_shellcheck
+from preprocessing.sources import SourceData, SourceError, parse_spec, read_source
+from preprocessing.split import SPLITS, assign_splits
+from preprocessing.tokens import TokenCounter, length_stats, load_counter
+from securecli.prompt import training_row
+
+STAGES = ("read", "schema", "normalize", "dedup", "danger", "shellcheck")
+
+
+@dataclass
+class PrepareResult:
+    """What a run produced: the output dir (None on a dry run), the dataset hash and the report."""
+
+    out_dir: Path | None
+    dataset_hash: str
+    report: dict[str, Any]
+    splits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Funnel:
+    """Counts rows in and out of each stage, per reason and per source."""
+
+    def __init__(self) -> None:
+        self.stages: list[dict[str, Any]] = []
+        self.rejects: list[Reject] = []
+
+    def record(self, stage: str, rows_in: int, rows_out: int, rejects: list[Reject]) -> None:
+        self.stages.append({
+            "stage": stage,
+            "in": rows_in,
+            "out": rows_out,
+            "dropped": len(rejects),
+            "reasons": dict(sorted(Counter(r.code for r in rejects).items())),
+        })
+        self.rejects.extend(rejects)
+
+
+class _Progress:
+    """Rich progress bars when enabled, silence otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), transient=False)
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if self.bar is None:
+            yield lambda _step: None
+            return
+        task_id = self.bar.add_task(description, total=total)
+        yield lambda step: self.bar.advance(task_id, step)
+        self.bar.update(task_id, completed=total)
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def prepare(
+    sources: list[str], out_root: Path, params: PrepareParams, dry_run: bool = False, *, progress: bool = False
+) -> PrepareResult:
+    """Run every stage over the sources; unless `dry_run`, write the splits, rejects, report and manifest."""
+    if not sources:
+        raise SourceError("no source given; pass at least one --source SPEC")
+    specs = [parse_spec(spec) for spec in sources]
+    labels = Counter(spec.label for spec in specs)
+    if clashes := [label for label, count in labels.items() if count > 1]:
+        raise SourceError(f"several sources share the label(s) {clashes}; give each source a distinct path")
+    shellcheck_binary = find_shellcheck()
+    with ThreadPoolExecutor(max_workers=1) as loader, _Progress(progress) as bars:
+        counter_future = None if dry_run else loader.submit(load_counter, params.tokenizer_dir)
+        with bars.task("read sources", len(specs)) as step:
+            data = []
+            for spec in specs:
+                data.append(read_source(spec))
+                step(1)
+        funnel, kept = _run_stages([row for source in data for row in source.rows], params, bars)
+        splits, group_info = assign_splits(kept, params.train_ratio, params.val_ratio)
+        split_rows = {name: [_split_row(r) for r in rows] for name, rows in splits.items()}
+        report = _report(data, funnel, splits, group_info, params)
+        reject_rows = [r.to_json() for r in funnel.rejects]
+        split_files = {f"{name}.jsonl": jsonl_bytes(rows) for name, rows in split_rows.items()}
+        digest = dataset_hash(split_files, params.hashed_fields())
+        if dry_run:
+            return PrepareResult(None, digest, report, split_rows, reject_rows)
+        report["tokens"] = _token_report(counter_future, split_rows, params, bars)
+    files = {**split_files, "rejects.jsonl": jsonl_bytes(reject_rows), "report.json": json_bytes(report)}
+    manifest = _manifest(data, files, digest, params, shellcheck_binary, report["tokens"].get("tokenizer"))
+    files["manifest.json"] = json_bytes(manifest)
+    out_dir = write_dataset(Path(out_root), digest, files)
+    return PrepareResult(out_dir, digest, report, split_rows, reject_rows)
+
+
+def _run_stages(rows: list[RawRow], params: PrepareParams, bars: _Progress) -> tuple[_Funnel, list[Record]]:
+    """Apply the row stages in order, recording the funnel."""
+    funnel = _Funnel()
+    readable, rejects = stages.read_rejects(rows)
+    funnel.record("read", len(rows), len(readable), rejects)
+    valid, rejects = stages.check_schema(readable, params)
+    funnel.record("schema", len(readable), len(valid), rejects)
+    records, rejects = stages.normalize(valid)
+    funnel.record("normalize", len(valid), len(records), rejects)
+    unique, rejects = stages.dedup(records)
+    funnel.record("dedup", len(records), len(unique), rejects)
+    with bars.task("danger filter", len(unique)) as step:
+        safe, rejects = stages.danger_filter(unique, step)
+    funnel.record("danger", len(unique), len(safe), rejects)
+    with bars.task("shellcheck", len({r.command for r in safe})) as step:
+        checked, rejects = _shellcheck_stage(safe, params, step)
+    funnel.record("shellcheck", len(safe), len(checked), rejects)
+    return funnel, checked
+
+
+def _shellcheck_stage(
+    records: list[Record], params: PrepareParams, step: Callable[[int], None]
+) -> tuple[list[Record], list[Reject]]:
+    """Reject every row whose command has a shellcheck finding at the configured severity."""
+    findings = check_commands(
+        [r.command for r in records],
+        params.shellcheck_severity,
+        timeout=params.shellcheck_timeout_s,
+        batch_size=params.shellcheck_batch_size,
+        workers=params.workers,
+        on_batch=step,
+    )
+    kept, rejects = [], []
+    for record, found in zip(records, findings):
+        if not found:
+            kept.append(record)
+            continue
+        reason = "; ".join(f.describe() for f in found)
+        rejects.append(Reject("shellcheck", f"SC{found[0].code}", reason, record.source, record.source_row,
+                              record.nl, record.command))
+    return kept, rejects
+
+
+def _split_row(record: Record) -> dict[str, Any]:
+    """Return one chat-format split row; the messages come only from `securecli.prompt`."""
+    return {**training_row(record.nl, record.command), "id": record.id, "source": record.source, "guard": record.guard}
+
+
+def _report(
+    data: list[SourceData], funnel: _Funnel, splits: dict[str, list[Record]], group_info: dict[str, int],
+    params: PrepareParams,
+) -> dict[str, Any]:
+    """Return the funnel, per-source accounting and split statistics."""
+    per_source: dict[str, dict[str, Any]] = {}
+    for source in data:
+        label = source.spec.label
+        dropped = Counter(r.stage for r in funnel.rejects if r.source == label)
+        in_splits = {name: sum(r.source == label for r in rows) for name, rows in splits.items()}
+        kept = sum(in_splits.values())
+        if kept + sum(dropped.values()) != len(source.rows):
+            raise AssertionError(f"accounting broken for {label}: {kept} kept + {sum(dropped.values())} "
+                                 f"rejected != {len(source.rows)} input")
+        per_source[label] = {
+            "input": len(source.rows),
+            "kept": kept,
+            "rejected": sum(dropped.values()),
+            "rejected_by_stage": {stage: dropped[stage] for stage in STAGES if dropped[stage]},
+            "splits": in_splits,
+            "guard_warn": sum(r.source == label and r.guard == "warn" for rows in splits.values() for r in rows),
+        }
+    total_in = sum(len(source.rows) for source in data)
+    kept_total = sum(len(rows) for rows in splits.values())
+    return {
+        "funnel": {"input": total_in, "stages": funnel.stages, "kept": kept_total, "rejected": len(funnel.rejects)},
+        "per_source": per_source,
+        "splits": {name: len(splits[name]) for name in SPLITS},
+        "split_groups": group_info,
+        "guard": dict(sorted(Counter(r.guard for rows in splits.values() for r in rows).items())),
+        "shellcheck_severity": params.shellcheck_severity,
+    }
+
+
+def _token_report(
+    counter_future: Future[TokenCounter] | None, split_rows: dict[str, list[dict[str, Any]]], params: PrepareParams,
+    bars: _Progress,
+) -> dict[str, Any]:
+    """Return token-length stats over all kept rows and per split, with the recommended sequence_len."""
+    counter = counter_future.result() if counter_future else load_counter(params.tokenizer_dir)
+    everything = [row["messages"] for name in SPLITS for row in split_rows[name]]
+    with bars.task("token lengths", len(everything)) as step:
+        lengths = counter.lengths(everything)
+        step(len(everything))
+    report: dict[str, Any] = {"tokenizer": counter.source, "all": length_stats(lengths, params.sequence_len_multiple)}
+    start = 0
+    for name in SPLITS:
+        size = len(split_rows[name])
+        report[name] = length_stats(lengths[start : start + size], params.sequence_len_multiple)
+        start += size
+    report["recommended_sequence_len"] = report["all"]["recommended_sequence_len"]
+    return report
+
+
+def _manifest(
+    data: list[SourceData], files: dict[str, bytes], digest: str, params: PrepareParams, shellcheck_binary: Path,
+    tokenizer: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Return the manifest: sources with revisions and file hashes, output hashes, code and parameters."""
+    import subprocess
+
+    version = subprocess.run([str(shellcheck_binary), "--version"], capture_output=True, text=True, check=False)
+    shellcheck_version = next((line.split(":", 1)[1].strip() for line in version.stdout.splitlines()
+                               if line.startswith("version:")), None)
+    return {
+        "dataset_hash": digest,
+        "sources": [source.manifest_entry() for source in data],
+        "files": {name: sha256_bytes(content) for name, content in sorted(files.items())},
+        "code": code_version(),
+        "tools": {"shellcheck": shellcheck_version, "tokenizer": tokenizer},
+        "parameters": params.model_dump(mode="json"),
+    }

@@ -1,0 +1,193 @@
+"""The row-level stages: schema check, normalization, exact dedup and the danger filter."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from preprocessing.params import PrepareParams
+from preprocessing.records import RawRow, Record, Reject
+
+_PROMPT = re.compile(r"^(?:\$|#|>)\s+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+class PairSchema(BaseModel):
+    """A description/command pair as the schema stage accepts it."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    nl: str
+    command: str
+
+    @field_validator("nl", "command")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"is not valid UTF-8 (lone surrogate at {exc.start})") from exc
+        bad = next((char for char in value if _is_forbidden(char)), None)
+        if bad is not None:
+            raise ValueError(f"has a NUL or control character U+{ord(bad):04X}")
+        return value
+
+
+def _is_forbidden(char: str) -> bool:
+    return char != "\t" and unicodedata.category(char) in ("Cc", "Cs")
+
+
+def check_schema(rows: Iterable[RawRow], params: PrepareParams) -> tuple[list[RawRow], list[Reject]]:
+    """Keep rows with a string nl and command of allowed length and characters."""
+    kept, rejects = [], []
+    for row in rows:
+        try:
+            pair = PairSchema.model_validate(row.fields)
+            _check_lengths(pair, params)
+        except (ValidationError, ValueError) as exc:
+            code, reason = _schema_error(exc)
+            rejects.append(_reject_raw(row, "schema", code, reason))
+            continue
+        kept.append(RawRow(row.source, row.location, {"nl": pair.nl, "command": pair.command}))
+    return kept, rejects
+
+
+def _check_lengths(pair: PairSchema, params: PrepareParams) -> None:
+    for name, value, low, high in (
+        ("nl", pair.nl, params.nl_min_chars, params.nl_max_chars),
+        ("command", pair.command, params.command_min_chars, params.command_max_chars),
+    ):
+        size = len(value.strip())
+        if not low <= size <= high:
+            raise ValueError(f"length:field {name!r} has {size} characters, outside [{low}, {high}]")
+
+
+def _schema_error(exc: Exception) -> tuple[str, str]:
+    """Return a countable code and a reason naming the field."""
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "row"
+        message = error["msg"].removeprefix("Value error, ")
+        code = {"missing": "missing_field", "string_type": "wrong_type"}.get(error["type"], "invalid_text")
+        return code, f"field {field!r}: {message}"
+    code, _, reason = str(exc).partition(":")
+    return code, reason
+
+
+def _reject_raw(row: RawRow, stage: str, code: str, reason: str) -> Reject:
+    return Reject(stage, code, reason, row.source, row.location, row.fields.get("nl"), row.fields.get("command"))
+
+
+def read_rejects(rows: Iterable[RawRow]) -> tuple[list[RawRow], list[Reject]]:
+    """Split the adapters' output into readable rows and read errors."""
+    kept, rejects = [], []
+    for row in rows:
+        if row.error:
+            rejects.append(_reject_raw(row, "read", row.error_code or "read_error", row.error))
+        else:
+            kept.append(row)
+    return kept, rejects
+
+
+def normalize_command(command: str) -> str:
+    """Strip a leading shell prompt and collapse whitespace outside quotes."""
+    text = command.strip()
+    while True:
+        stripped = _PROMPT.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return _collapse_unquoted_whitespace(text)
+
+
+def _collapse_unquoted_whitespace(text: str) -> str:
+    out: list[str] = []
+    quote = ""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and quote != "'" and index + 1 < len(text):
+            out.append(text[index : index + 2])
+            index += 2
+            continue
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char.isspace():
+            if out and out[-1] != " ":
+                out.append(" ")
+            index += 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out).strip()
+
+
+def normalize_nl(nl: str) -> str:
+    """NFKC-normalize a description and collapse its whitespace."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", nl)).strip()
+
+
+def pair_key(nl: str, command: str) -> str:
+    """Return the SHA-256 of a normalized (nl, command) pair."""
+    return hashlib.sha256(f"{nl}\x00{command}".encode()).hexdigest()
+
+
+def normalize(rows: Iterable[RawRow]) -> tuple[list[Record], list[Reject]]:
+    """Normalize each pair and give it a content-derived id."""
+    kept, rejects = [], []
+    for row in rows:
+        nl, command = normalize_nl(row.fields["nl"]), normalize_command(row.fields["command"])
+        if not nl or not command:
+            field = "nl" if not nl else "command"
+            rejects.append(_reject_raw(row, "normalize", "empty_after_normalize", f"field {field!r} is empty after normalization"))
+            continue
+        record_id = f"{row.source.split(':')[0]}-{pair_key(nl, command)[:16]}"
+        kept.append(Record(record_id, nl, command, row.source, row.location))
+    return kept, rejects
+
+
+def dedup(records: Iterable[Record]) -> tuple[list[Record], list[Reject]]:
+    """Keep one row per normalized pair (the least by source, location), sorted by content key."""
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        groups.setdefault(pair_key(record.nl, record.command), []).append(record)
+    kept, rejects = [], []
+    for key in sorted(groups):
+        first, *rest = sorted(groups[key], key=lambda r: (r.source, r.source_row))
+        kept.append(first)
+        for dup in rest:
+            reason = f"same normalized pair as {first.id} ({first.source} {first.source_row})"
+            rejects.append(Reject("dedup", "exact_duplicate", reason, dup.source, dup.source_row, dup.nl, dup.command))
+    return kept, rejects
+
+
+def danger_filter(
+    records: list[Record], on_row: Callable[[int], None] | None = None
+) -> tuple[list[Record], list[Reject]]:
+    """Judge each command with `commandrisk`: block -> reject with its explanation, warn -> labelled."""
+    from commandrisk import assess
+
+    kept, rejects = [], []
+    for record in records:
+        assessment = assess(record.command)
+        if on_row:
+            on_row(1)
+        verdict = assessment.verdict.value
+        if verdict == "block":
+            blocking = [f for f in assessment.findings if f.verdict.value == "block"]
+            code = f"block:{blocking[0].category.value}" if blocking else "block"
+            rejects.append(
+                Reject("danger", code, assessment.explanation, record.source, record.source_row, record.nl, record.command,
+                       {"rules": sorted({f.rule_id for f in blocking}), "risk": assessment.risk})
+            )
+        else:
+            kept.append(Record(record.id, record.nl, record.command, record.source, record.source_row, verdict))
+    return kept, rejects

@@ -1,0 +1,1 @@
+"""Run identity, LoRA merge, model card, Hub publish and pull, reproduce."""

@@ -1,0 +1,254 @@
+"""The model card: Hub metadata and a body filled from the run manifest and the eval metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from publish.confighash import short_hash
+from publish.manifest import read_json
+from securecli.prompt import SYSTEM_PROMPT
+
+EVAL_METRICS = Path("eval") / "metrics.json"
+DEFAULT_LICENSE = "apache-2.0"
+BASE_TAGS = ("securecli-tuner", "bash", "shell", "nl2bash", "code", "safety", "axolotl")
+EVAL_SECTIONS_SKIPPED = frozenset({"dataset", "safety", "run", "config_hash", "adapter"})
+
+
+def load_eval_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """Return `run_dir/eval/metrics.json`, or None when the run was not evaluated."""
+    path = run_dir / EVAL_METRICS
+    return read_json(path, "eval metrics") if path.is_file() else None
+
+
+def safety_gates_passed(metrics: dict[str, Any] | None) -> bool | None:
+    """Return the safety suite's verdict: True, False, or None when it was not run."""
+    if not metrics or not isinstance(metrics.get("safety"), dict):
+        return None
+    passed = metrics["safety"].get("gates_passed")
+    return passed if isinstance(passed, bool) else None
+
+
+def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
+    """Flatten nested mappings to {"a.b": number} for every int/float leaf (booleans excluded)."""
+    if isinstance(tree, bool):
+        return {}
+    if isinstance(tree, int | float):
+        return {prefix: float(tree)} if prefix else {}
+    if isinstance(tree, dict):
+        leaves: dict[str, float] = {}
+        for key in sorted(tree):
+            leaves.update(_numeric_leaves(tree[key], f"{prefix}.{key}" if prefix else str(key)))
+        return leaves
+    return {}
+
+
+def task_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Return the headline task metrics: `metrics["metrics"]` if present, else every top-level number."""
+    if isinstance(metrics.get("metrics"), dict):
+        return _numeric_leaves(metrics["metrics"])
+    return _numeric_leaves({k: v for k, v in metrics.items() if k not in EVAL_SECTIONS_SKIPPED})
+
+
+def _eval_dataset(manifest: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, str | None, str]:
+    """Return the evaluated dataset's name, revision and split (defaults: our prepared test split)."""
+    described = metrics.get("dataset") if isinstance(metrics.get("dataset"), dict) else {}
+    recorded = manifest.get("dataset") or {}
+    name = described.get("name") or "securecli-prepared"
+    revision = described.get("revision") or described.get("dataset_hash") or recorded.get("dataset_hash")
+    return str(name), revision, str(described.get("split") or "test")
+
+
+def eval_results(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> list[EvalResult]:
+    """Return model-index results for the task metrics and the safety suite, carrying dataset revisions."""
+    if not metrics:
+        return []
+    name, revision, split = _eval_dataset(manifest, metrics)
+    results = [
+        EvalResult(
+            task_type="text-generation", task_name="Natural language to Bash",
+            dataset_type=name, dataset_name=name, dataset_split=split, dataset_revision=revision,
+            metric_type=metric, metric_name=metric, metric_value=value,
+        )
+        for metric, value in task_metrics(metrics).items()
+    ]
+    safety = metrics.get("safety") if isinstance(metrics.get("safety"), dict) else {}
+    safety_revision = safety.get("suite_revision") or safety.get("revision") or revision
+    results += [
+        EvalResult(
+            task_type="text-generation", task_name="Refusal of unsafe requests",
+            dataset_type="securecli-safety-suite", dataset_name="securecli-safety-suite",
+            dataset_revision=safety_revision, metric_type=f"safety.{metric}", metric_name=f"safety.{metric}",
+            metric_value=value,
+        )
+        for metric, value in _numeric_leaves(safety).items()
+    ]
+    return results
+
+
+def hub_datasets(manifest: dict[str, Any]) -> list[str]:
+    """Return the Hub dataset ids among the training sources (`hf:REPO[@REV]`)."""
+    ids = []
+    for source in _source_specs(manifest):
+        if source.startswith("hf:"):
+            ids.append(source[3:].split("@", 1)[0])
+    return sorted(set(ids))
+
+
+def _source_specs(manifest: dict[str, Any]) -> list[str]:
+    """Return each training source as its spec string, whether recorded as strings or mappings."""
+    sources = (manifest.get("dataset") or {}).get("sources") or []
+    specs = []
+    for source in sources:
+        if isinstance(source, dict):
+            spec = str(source.get("spec") or source.get("source") or source.get("name") or source)
+            revision = source.get("revision")
+            specs.append(f"{spec}@{revision}" if revision and "@" not in spec else spec)
+        else:
+            specs.append(str(source))
+    return specs
+
+
+def card_data(
+    manifest: dict[str, Any], metrics: dict[str, Any] | None, *, repo_id: str, merged: bool, license: str
+) -> ModelCardData:
+    """Return the card's Hub metadata."""
+    adapter_kind = str(manifest["config"].get("adapter") or "lora")
+    return ModelCardData(
+        base_model=manifest["base_model"]["name"],
+        base_model_relation="finetune" if merged else "adapter",
+        library_name="transformers" if merged else "peft",
+        pipeline_tag="text-generation",
+        datasets=hub_datasets(manifest) or None,
+        license=license,
+        language=["en"],
+        tags=[*BASE_TAGS, adapter_kind, "merged" if merged else "lora"],
+        model_name=repo_id,
+        eval_results=eval_results(manifest, metrics) or None,
+    )
+
+
+def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
+    """Render a two-column markdown table."""
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    lines += [f"| {key} | {'' if value is None else f'`{value}`'} |" for key, value in rows]
+    return "\n".join(lines)
+
+
+def _usage(repo_id: str, revision: str, manifest: dict[str, Any], merged: bool) -> str:
+    """Return the how-to-use section for an adapter or a merged model, pinned to the config tag."""
+    base = manifest["base_model"]
+    if merged:
+        load = (
+            f'model = AutoModelForCausalLM.from_pretrained("{repo_id}", revision="{revision}", dtype="auto")\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}", revision="{revision}")'
+        )
+        imports = "from transformers import AutoModelForCausalLM, AutoTokenizer"
+    else:
+        load = (
+            f'base = AutoModelForCausalLM.from_pretrained("{base["name"]}", revision="{base["revision"]}", dtype="auto")\n'
+            f'model = PeftModel.from_pretrained(base, "{repo_id}", revision="{revision}")\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}", revision="{revision}")'
+        )
+        imports = "from peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer"
+    return (
+        "```bash\n"
+        f"securecli pull {repo_id}@{revision}      # download and verify every file's sha256\n"
+        f'securecli ask --adapter {repo_id}@{revision} "list running docker containers"\n'
+        "```\n\n```python\n"
+        f"{imports}\n\n{load}\n"
+        f"SYSTEM_PROMPT = {json.dumps(SYSTEM_PROMPT)}\n"
+        'request = "list running docker containers"\n'
+        'messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": request}]\n'
+        "inputs = tokenizer.apply_chat_template(\n"
+        "    messages, add_generation_prompt=True, return_tensors=\"pt\", return_dict=True\n)\n"
+        "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)\n"
+        "print(tokenizer.decode(output[0, inputs[\"input_ids\"].shape[1]:], skip_special_tokens=True))\n"
+        "```\n\nAlways run the output through the `commandrisk` guard before executing it."
+    )
+
+
+def _gates_line(metrics: dict[str, Any] | None) -> str:
+    """Describe the eval state and the safety gates in one line."""
+    if metrics is None:
+        return "**Not evaluated.** This model was published with `--force` before any eval ran."
+    verdict = safety_gates_passed(metrics)
+    if verdict is None:
+        return "**Safety gates: not run.**"
+    return "**Safety gates: passed.**" if verdict else "**Safety gates: FAILED.** Do not deploy this model."
+
+
+def card_body(
+    manifest: dict[str, Any], metrics: dict[str, Any] | None, *, repo_id: str, merged: bool, forced: list[str]
+) -> str:
+    """Return the card's markdown body."""
+    short = short_hash(manifest["config_hash"])
+    base = manifest["base_model"]
+    env = manifest["environment"]
+    hardware = env["hardware"]
+    dataset = manifest.get("dataset") or {}
+    kind = "model merged from a LoRA adapter" if merged else "LoRA adapter"
+    sections = [
+        f"# {repo_id.split('/')[-1]}\n\n"
+        f"A {kind} for [`{base['name']}`](https://huggingface.co/{base['name']}) "
+        f"(revision `{base['revision']}`) that turns a plain-language request into one safe Bash command, "
+        f"or refuses a destructive one. Trained with SecureCLI-Tuner from config `{short}`.",
+        "## System prompt\n\nTrained and evaluated with this exact system message; use it verbatim:\n\n"
+        f"```text\n{SYSTEM_PROMPT}\n```",
+        f"## Usage\n\n{_usage(repo_id, f'cfg-{short}', manifest, merged)}",
+        "## Evaluation\n\n" + _gates_line(metrics) + (
+            "\n\n" + _table(list(task_metrics(metrics).items()), ("metric", "value")) if metrics else ""
+        ),
+        "## Training\n\n" + _table(
+            [
+                ("config hash", manifest["config_hash"]),
+                ("versioned config", f"{manifest['versioned_config']['path']} ({manifest['versioned_config']['hash'][:12]})"),
+                ("base model", f"{base['name']}@{base['revision']}"),
+                ("dataset hash", dataset.get("dataset_hash")),
+                *[(f"sha256 {name}", digest) for name, digest in sorted((dataset.get("files") or {}).items())],
+                ("sources", ", ".join(_source_specs(manifest)) or None),
+                ("seed", manifest.get("seed")),
+                ("started", manifest["times"]["started_at"]),
+                ("ended", manifest["times"]["ended_at"]),
+                *[(f"final {name}", value) for name, value in _numeric_leaves(manifest["metrics"]).items()],
+            ],
+            ("field", "value"),
+        ),
+        "## Environment\n\nOne set of versions, read from the run itself (`manifest.json`):\n\n" + _table(
+            [
+                *[(name, version) for name, version in env["versions"].items()],
+                ("requirements.lock sha256", env["lock_file_sha256"]),
+                ("git commit", env["git"]["commit"]),
+                ("git dirty", env["git"]["dirty"]),
+                ("accelerator", ", ".join(gpu["name"] for gpu in hardware["gpus"]) or f"CPU: {hardware['cpu']}"),
+                ("driver", hardware["driver"]),
+                ("CUDA", hardware["cuda"]),
+                ("container image", env["container_image"]),
+            ],
+            ("component", "version"),
+        ),
+        f"## Reproduce\n\n```bash\nsecurecli reproduce {short}\n```\n\n"
+        "This re-prepares the data (checking its hash), retrains, and reports every difference in metrics, "
+        "versions and hardware.",
+    ]
+    if forced:
+        sections.insert(1, "> **Published with `--force`** despite: " + "; ".join(forced) + ".")
+    return "\n\n".join(sections) + "\n"
+
+
+def build_card(
+    manifest: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    *,
+    repo_id: str,
+    merged: bool = False,
+    license: str = DEFAULT_LICENSE,
+    forced: list[str] | None = None,
+) -> ModelCard:
+    """Return the model card (YAML metadata + markdown body) for a run."""
+    data = card_data(manifest, metrics, repo_id=repo_id, merged=merged, license=license)
+    body = card_body(manifest, metrics, repo_id=repo_id, merged=merged, forced=forced or [])
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")

@@ -1,0 +1,85 @@
+"""`securecli prepare`: raw sources -> validated, filtered, leak-free chat JSONL splits + funnel report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+SOURCE_HELP = (
+    "hf[:REPO[@REVISION]] | nl2bash:DIR | jsonl:PATH[#nl=FIELD,command=FIELD] | icalfa | tldr:PATH "
+    "(repeat to combine)"
+)
+
+
+def prepare_command(
+    source: Annotated[list[str], typer.Option("--source", "-s", help=SOURCE_HELP)],
+    out: Annotated[Path | None, typer.Option("--out", help="output root (default: data/prepared)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the funnel, write nothing")] = False,
+    train_ratio: Annotated[float, typer.Option("--train-ratio")] = 0.8,
+    val_ratio: Annotated[float, typer.Option("--val-ratio")] = 0.1,
+    test_ratio: Annotated[float, typer.Option("--test-ratio")] = 0.1,
+    severity: Annotated[str, typer.Option("--shellcheck-severity", help="error | warning | info | style")] = "error",
+    nl_max_chars: Annotated[int, typer.Option("--nl-max-chars")] = 512,
+    command_max_chars: Annotated[int, typer.Option("--command-max-chars")] = 512,
+    workers: Annotated[int | None, typer.Option("--workers", help="shellcheck processes (default: all cores)")] = None,
+    tokenizer: Annotated[Path | None, typer.Option("--tokenizer", help="local tokenizer dir (default: Qwen)")] = None,
+) -> None:
+    """Build train/val/test chat JSONL from one or more sources, with rejects, report and manifest."""
+    from pydantic import ValidationError
+
+    from preprocessing.params import PrepareParams
+    from preprocessing.pipeline import prepare
+    from preprocessing.shellcheck import ShellcheckError
+    from preprocessing.sources import SourceError
+    from securecli.paths import data_dir
+
+    try:
+        params = PrepareParams(
+            train_ratio=train_ratio, val_ratio=val_ratio, test_ratio=test_ratio, shellcheck_severity=severity,
+            nl_max_chars=nl_max_chars, command_max_chars=command_max_chars, workers=workers, tokenizer_dir=tokenizer,
+        )
+        result = prepare(source, out or data_dir() / "prepared", params, dry_run=dry_run, progress=True)
+    except ValidationError as exc:
+        err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    except (SourceError, ShellcheckError, FileNotFoundError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(funnel_table(result.report))
+    if result.out_dir is None:
+        console.print(f"dry run: nothing written; dataset hash would be [bold]{result.dataset_hash}[/bold]")
+        return
+    tokens = result.report["tokens"]["all"]
+    console.print(
+        f"tokens per row: mean {tokens['mean']}, p50 {tokens['p50']}, p99 {tokens['p99']}, max {tokens['max']}; "
+        f"recommended sequence_len {tokens['recommended_sequence_len']}"
+    )
+    console.print(f"dataset hash [bold]{result.dataset_hash}[/bold]")
+    console.print(f"written to {result.out_dir}")
+
+
+def funnel_table(report: dict[str, Any]) -> Table:
+    """Render the funnel: rows in and out of each stage with the top reasons."""
+    table = Table(title="prepare funnel")
+    for column in ("stage", "in", "out", "dropped", "top reasons"):
+        table.add_column(column, justify="right" if column in ("in", "out", "dropped") else "left")
+    for stage in report["funnel"]["stages"]:
+        reasons = sorted(stage["reasons"].items(), key=lambda item: (-item[1], item[0]))[:3]
+        table.add_row(stage["stage"], str(stage["in"]), str(stage["out"]), str(stage["dropped"]),
+                      ", ".join(f"{code} {count}" for code, count in reasons))
+    splits = report["splits"]
+    table.add_row("split", str(report["funnel"]["kept"]), " / ".join(str(splits[n]) for n in ("train", "val", "test")),
+                  "", "train / val / test")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `prepare` verb."""
+    app.command("prepare")(prepare_command)

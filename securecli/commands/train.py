@@ -1,0 +1,56 @@
+"""`securecli train` and `securecli validate`: the versioned Axolotl run, or its CPU stand-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def train_command(
+    config: Path = typer.Argument(..., help="Versioned Axolotl config, e.g. axolotl/qwen25-coder-7b-qlora.yml"),
+    tiny: bool = typer.Option(False, "--tiny", help="CPU stand-in: tiny random Qwen2 + real tokenizer, few steps"),
+    data: Path | None = typer.Option(None, "--data", help="Prepared dataset dir (default: data/prepared/latest)"),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps"),
+) -> None:
+    """Run `axolotl preprocess` + `axolotl train` into runs/<config-hash>/."""
+    from publish.confighash import ConfigError
+    from securecli.train import TrainingError, train
+
+    try:
+        with console.status(f"training {config} {'(tiny CPU stand-in)' if tiny else ''}"):
+            result = train(config, tiny=tiny, data_dir=data, max_steps=max_steps)
+    except (ConfigError, TrainingError) as error:
+        console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        raise typer.Exit(2) from error
+    console.print(f"run      {result.run_dir}")
+    console.print(f"adapter  {result.adapter_dir}")
+    console.print(f"hash     {result.config_hash[:12]}")
+    for key, value in result.metrics.items():
+        console.print(f"{key:<18} {value}")
+
+
+def validate_command(configs: list[Path] = typer.Argument(..., help="Axolotl config files")) -> None:
+    """Check configs against axolotl's own schema, and reject keys it does not define."""
+    from publish.confighash import ConfigError
+    from securecli.configs import validate_config
+
+    failed = False
+    for path in configs:
+        try:
+            validate_config(path)
+            console.print(f"[green]ok[/green] {path}")
+        except ConfigError as error:
+            failed = True
+            console.print(f"[red]invalid[/red] {error}", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `train` and `validate` verbs."""
+    app.command("train")(train_command)
+    app.command("validate")(validate_command)

@@ -1,0 +1,47 @@
+"""The one definition of the system prompt, the chat format and the refusal form.
+
+Training data, evaluation, inference and the model card all import from here.
+"""
+
+from __future__ import annotations
+
+SYSTEM_PROMPT = (
+    "You translate a plain-language request into one safe Bash command. "
+    "Reply with the command only: no prose, no code fences. "
+    "If the request is destructive, malicious or unsafe, reply with a single line "
+    "'# refused: <short reason>' instead."
+)
+
+REFUSAL_PREFIX = "# refused:"
+
+CHAT_TEMPLATE_NAME = "qwen_25"
+
+
+def chat_messages(request: str) -> list[dict[str, str]]:
+    """Return the system and user messages a model sees for one request."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": request},
+    ]
+
+
+def training_row(request: str, command: str) -> dict[str, list[dict[str, str]]]:
+    """Return one chat-format training row: system, user and assistant messages."""
+    return {"messages": [*chat_messages(request), {"role": "assistant", "content": command}]}
+
+
+def refusal(reason: str) -> str:
+    """Return the refusal line the model is trained and expected to emit."""
+    return f"{REFUSAL_PREFIX} {reason.strip()}"
+
+
+def is_refusal(text: str) -> bool:
+    """Tell whether a model output is a refusal in the trained form."""
+    return text.strip().lower().startswith(REFUSAL_PREFIX)
+
+
+def chat_template() -> str:
+    """Return axolotl's Jinja chat template that training applies (`chat_template: qwen_25`)."""
+    from axolotl.utils.chat_templates import get_chat_template
+
+    return get_chat_template(CHAT_TEMPLATE_NAME)

@@ -1,0 +1,169 @@
+"""`securecli train`: resolve a versioned config, run the real `axolotl preprocess` + `axolotl train`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from publish.confighash import ConfigError, config_hash, short_hash
+from securecli.configs import apply_tiny_overlay, validate_config
+from securecli.paths import data_dir, runs_dir, workdir
+
+DATA_SECTIONS = ("datasets", "test_datasets")
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "offline",
+    "AXOLOTL_DO_NOT_TRACK": "1",
+}
+
+
+class TrainingError(RuntimeError):
+    """An axolotl subprocess failed; the message points at its log."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a finished run lives and what it reached."""
+
+    run_dir: Path
+    adapter_dir: Path
+    config_hash: str
+    metrics: dict[str, Any]
+
+
+def default_dataset_dir() -> Path:
+    """Return the newest prepared dataset (`data/prepared/latest`), resolved to its hash directory."""
+    return (data_dir() / "prepared" / "latest").resolve()
+
+
+def _display_path(path: Path) -> str:
+    """Return a path relative to the working directory when it lies inside it."""
+    path = path.resolve()
+    return path.relative_to(workdir()).as_posix() if path.is_relative_to(workdir()) else str(path)
+
+
+def check_dataset_dir(dataset_dir: Path, config: dict[str, Any]) -> None:
+    """Fail early when the prepared data is missing or longer than the config's `sequence_len`."""
+    for section in DATA_SECTIONS:
+        for entry in config.get(section) or []:
+            name = Path(entry["path"]).name
+            if not (dataset_dir / name).is_file():
+                raise ConfigError(f"{dataset_dir / name}: prepared split not found; run `securecli prepare` first")
+    report = dataset_dir / "report.json"
+    if report.is_file():
+        needed = json.loads(report.read_text()).get("recommended_sequence_len")
+        if needed and needed > config.get("sequence_len", 0):
+            raise ConfigError(
+                f"{report}: recommended_sequence_len {needed} exceeds the config's sequence_len "
+                f"{config.get('sequence_len')}; examples would be truncated"
+            )
+
+
+def resolve_config(
+    config_path: Path, *, dataset_dir: Path, max_steps: int | None = None, tiny_model: Path | None = None
+) -> dict[str, Any]:
+    """Return the config exactly as it will be trained: real data paths, and the CPU overlay with a tiny model."""
+    config = validate_config(config_path)
+    check_dataset_dir(dataset_dir, config)
+    for section in DATA_SECTIONS:
+        for entry in config.get(section) or []:
+            entry["path"] = _display_path(dataset_dir / Path(entry["path"]).name)
+    if tiny_model is not None:
+        config = apply_tiny_overlay(config, tiny_model, **({"max_steps": max_steps} if max_steps else {}))
+    elif max_steps:
+        config["max_steps"] = max_steps
+    return config
+
+
+def _subprocess_env(run_dir: Path, offline: bool) -> dict[str, str]:
+    """Environment for axolotl: the venv's bin on PATH (its launcher execs `accelerate`), wandb under the run."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["WANDB_DIR"] = str(run_dir)
+    if offline:
+        for key, value in OFFLINE_ENV.items():
+            env.setdefault(key, value)
+    return env
+
+
+def _run_axolotl(verb: str, config_file: Path, run_dir: Path, env: dict[str, str]) -> None:
+    """Run one axolotl CLI verb, teeing its output to `<run_dir>/<verb>.log`."""
+    log_path = run_dir / f"{verb}.log"
+    axolotl = Path(sys.executable).parent / "axolotl"
+    command = [str(axolotl), verb, str(config_file)]
+    with log_path.open("w", encoding="utf-8") as log:
+        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir(), check=False)
+    if completed.returncode != 0:
+        tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-25:])
+        raise TrainingError(f"axolotl {verb} failed (exit {completed.returncode}); full log: {log_path}\n{tail}")
+
+
+def final_metrics(adapter_dir: Path) -> dict[str, Any]:
+    """Read the last logged train and eval losses from the trainer state axolotl saved."""
+    states = sorted(adapter_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    if not states:
+        return {}
+    history = json.loads(states[-1].read_text())["log_history"]
+    train_losses = [entry["loss"] for entry in history if "loss" in entry]
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    metrics: dict[str, Any] = {"global_step": history[-1].get("step") if history else 0}
+    if train_losses:
+        metrics |= {"first_train_loss": train_losses[0], "final_train_loss": train_losses[-1]}
+    if eval_losses:
+        metrics["final_eval_loss"] = eval_losses[-1]
+    return metrics
+
+
+def _now() -> str:
+    """Return the current UTC time in ISO 8601."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train(
+    config_path: Path,
+    *,
+    tiny: bool = False,
+    data_dir: Path | None = None,
+    max_steps: int | None = None,
+    runs_root: Path | None = None,
+) -> RunResult:
+    """Train a versioned config (or its CPU stand-in) into `runs/<config-hash>/` and write its manifest."""
+    from publish.manifest import write_run_manifest
+    from securecli.tiny import build_tiny_model
+
+    dataset_dir = (data_dir or default_dataset_dir()).resolve()
+    tiny_model = build_tiny_model() if tiny else None
+    config = resolve_config(config_path, dataset_dir=dataset_dir, max_steps=max_steps, tiny_model=tiny_model)
+    full_hash = config_hash(config, workdir())
+    run_dir = (runs_root or runs_dir()) / short_hash(full_hash)
+    adapter_dir = run_dir / "adapter"
+    config["output_dir"] = _display_path(adapter_dir)
+    config["dataset_prepared_path"] = _display_path(run_dir / "prepared")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_file = run_dir / "config.yml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    env = _subprocess_env(run_dir, offline=tiny)
+    started_at = _now()
+    _run_axolotl("preprocess", config_file, run_dir, env)
+    _run_axolotl("train", config_file, run_dir, env)
+    metrics = final_metrics(adapter_dir)
+    write_run_manifest(
+        run_dir,
+        config=config,
+        config_hash=full_hash,
+        versioned_config=config_path,
+        dataset_dir=dataset_dir,
+        started_at=started_at,
+        ended_at=_now(),
+        metrics=metrics,
+    )
+    return RunResult(run_dir=run_dir, adapter_dir=adapter_dir, config_hash=full_hash, metrics=metrics)

@@ -1,0 +1,198 @@
+"""`securecli ask`: guarded answers end to end, refusals with alternatives, and runs only when allowed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from eval.backends import Generation
+from securecli import ask
+from securecli.commands.ask import register
+from securecli.prompt import training_row
+from securecli.userconfig import AskDefaults, UserConfigError, config_path, load_defaults
+
+SCHEMA_FILE = Path(__file__).parent / "data" / "ask_result.schema.json"
+PAIRS = [
+    ("list files in the current directory", "ls -la"),
+    ("show free disk space", "df -h"),
+    ("find files over 100MB in /var/log", "find /var/log -type f -size +100M"),
+    ("print hello", "echo hello"),
+]
+
+
+class FakeBackend:
+    """A backend that always answers with the same raw text."""
+
+    def __init__(self, raw: str) -> None:
+        self.name = "fake"
+        self.raw = raw
+
+    def generate(self, requests):
+        return [Generation(request=request, raw=self.raw, latency_s=0.0) for request in requests]
+
+
+@pytest.fixture
+def train_file(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(training_row(nl, command)) + "\n" for nl, command in PAIRS))
+    return path
+
+
+@pytest.fixture
+def no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"a subprocess was spawned: {args}")
+
+    monkeypatch.setattr(subprocess, "run", forbidden)
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for variable in ("SECURECLI_BACKEND", "SECURECLI_TRAIN_PATH", "SECURECLI_RUN_TIMEOUT"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch | None = None, raw: str | None = None) -> typer.Typer:
+    if raw is not None:
+        monkeypatch.setattr("securecli.commands.ask._backend", lambda defaults: FakeBackend(raw))
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    return app
+
+
+def _json(output: str) -> dict:
+    return json.loads(output[output.index("{"): output.rindex("}") + 1])
+
+
+def test_retrieval_backend_gives_a_guarded_explained_answer(train_file: Path) -> None:
+    result = CliRunner().invoke(_cli(), ["ask", "find files over 100MB in /var/log", "--backend", "retrieval",
+                                         "--train-path", str(train_file), "--json"])
+    assert result.exit_code == 0, result.output
+    answer = _json(result.output)
+    assert answer["command"] == "find /var/log -type f -size +100M" and answer["verdict"] == "allow"
+    assert answer["explanation"] == "find: search for files (by type, by size)"
+
+
+def test_hf_backend_with_the_tiny_model_gives_a_guarded_answer() -> None:
+    from eval.backends import BackendSpec, make_backend
+    from securecli.tiny import build_tiny_model
+
+    backend = make_backend(BackendSpec(kind="hf", base_model=str(build_tiny_model()), max_new_tokens=8,
+                                       batch_size=1, device="cpu"))
+    result = ask.ask("list files in the current directory", backend)
+    AskResult = ask.AskResult
+    assert AskResult.model_validate_json(result.model_dump_json()) == result
+    assert result.backend == backend.name
+    assert (result.status == "ok") == (result.command is not None)
+    if result.command is None:
+        assert result.refusal is not None
+    else:
+        assert result.verdict != "block"
+
+
+def test_blocked_output_is_refused_with_a_safe_alternative(monkeypatch: pytest.MonkeyPatch, no_subprocess: None) -> None:
+    result = CliRunner().invoke(_cli(monkeypatch, "rm -rf ~/*"), ["ask", "delete everything in my home folder"])
+    assert result.exit_code == 2
+    assert "refused" in result.output and "T1485" in result.output
+    assert "du -sh ~/* | sort -h" in result.output
+
+
+@pytest.mark.parametrize("flags", [["--run"], ["--run", "--yes"], ["--run", "--yes", "--json"]])
+def test_blocked_output_never_runs_whatever_the_flags(monkeypatch: pytest.MonkeyPatch, no_subprocess: None,
+                                                      flags: list[str]) -> None:
+    result = CliRunner().invoke(_cli(monkeypatch, "rm -rf /"), ["ask", "clean up", *flags], input="rm -rf /\ny\n")
+    assert result.exit_code == 2
+    assert "never run" in result.output
+
+
+def test_blocked_output_never_runs_even_on_a_terminal(no_subprocess: None) -> None:
+    result = ask.ask("clean up", FakeBackend("rm -rf /"))
+    assert result.command is None and result.rejected_output == "rm -rf /"
+    with pytest.raises(ask.RunRefused):
+        ask.authorize_run(result, interactive=True, assume_yes=True, prompt=lambda text: "rm -rf /")
+
+
+def test_no_terminal_run_refuses_without_yes(monkeypatch: pytest.MonkeyPatch, no_subprocess: None) -> None:
+    result = CliRunner().invoke(_cli(monkeypatch, "echo hello"), ["ask", "print hello", "--run"])
+    assert result.exit_code == 2 and "--yes" in result.output
+
+
+def test_no_terminal_run_with_yes_executes_an_allowed_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(_cli(monkeypatch, "echo hello"), ["ask", "print hello", "--run", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "hello" in result.output and "exit code 0" in result.output
+
+
+def test_warn_never_runs_without_a_terminal(monkeypatch: pytest.MonkeyPatch, no_subprocess: None) -> None:
+    result = CliRunner().invoke(_cli(monkeypatch, "git reset --hard"), ["ask", "discard my changes", "--run", "--yes"])
+    assert result.exit_code == 2 and "type the command back" in result.output
+
+
+def test_warn_on_a_terminal_needs_the_command_typed_back() -> None:
+    result = ask.ask("discard my changes", FakeBackend("git reset --hard"))
+    assert result.verdict == "warn"
+    with pytest.raises(ask.RunRefused):
+        ask.authorize_run(result, interactive=True, assume_yes=True, prompt=lambda text: "y")
+    ask.authorize_run(result, interactive=True, assume_yes=False, prompt=lambda text: "git reset --hard")
+
+
+def test_allow_on_a_terminal_needs_confirmation() -> None:
+    result = ask.ask("print hello", FakeBackend("echo hello"))
+    with pytest.raises(ask.RunRefused):
+        ask.authorize_run(result, interactive=True, assume_yes=False, prompt=lambda text: "n")
+    ask.authorize_run(result, interactive=True, assume_yes=False, prompt=lambda text: "y")
+
+
+def test_run_is_killed_at_the_timeout() -> None:
+    outcome = ask.execute("sleep 5", timeout_s=0.3)
+    assert outcome.timed_out and outcome.exit_code is None and outcome.duration_s < 4
+
+
+def test_model_refusal_is_passed_on(no_subprocess: None) -> None:
+    result = ask.ask("wipe the disk", FakeBackend("# refused: destroys all data"))
+    assert result.status == "refused" and "destroys all data" in result.refusal.reason
+
+
+def test_json_schema_is_stable() -> None:
+    checked_in = json.loads(SCHEMA_FILE.read_text())
+    assert checked_in == {"AskResult": ask.AskResult.model_json_schema(),
+                          "RunOutcome": ask.RunOutcome.model_json_schema()}
+
+
+def test_user_config_file_then_env_then_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('[ask]\nbackend = "openai"\nbase_url = "http://localhost:11434/v1"\nmodel = "m"\n')
+    assert load_defaults().backend == "openai"
+    monkeypatch.setenv("SECURECLI_BACKEND", "retrieval")
+    assert load_defaults().backend == "retrieval"
+    assert load_defaults({"backend": "hf", "base_model": "x"}).backend == "hf"
+    assert load_defaults().run_timeout_s == AskDefaults().run_timeout_s
+
+
+def test_bad_user_config_names_the_file() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[ask]\nbackend = 'telepathy'\n")
+    with pytest.raises(UserConfigError, match=str(path)):
+        load_defaults()
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("du -sh ~/* | sort -h", "du: measure disk usage (summarized, human sizes), piped to sort: sort lines (by human sizes)"),
+        ("sudo FOO=1 apt-get update", "as root: apt-get: manage Debian packages"),
+        ("ls -la && echo done", "ls: list directory contents (long format, including hidden), then if it succeeds echo: print text"),
+    ],
+)
+def test_explanations(command: str, expected: str) -> None:
+    assert ask.explain_command(command) == expected

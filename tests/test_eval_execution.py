@@ -1,0 +1,120 @@
+"""Execution accuracy on icalfa tasks: task loading, gold preparation, scoring and the JSONL report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from eval.backends import Generation
+from eval.execution import ExecTask, ExecutionHarness, evaluate_execution, load_tasks
+from eval.sandbox import Limits, Sandbox
+from securecli.prompt import refusal
+
+FIRST_TASKS = 6  # fs1-000..005: ls, ls -a, lsof (nondeterministic), cp, touch, mkdir
+
+
+class FakeBackend:
+    """Answers from a fixed table, like a model that always says the same thing."""
+
+    name = "fake"
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    def generate(self, requests: Sequence[str]) -> list[Generation]:
+        return [Generation(request=request, raw=self.answers.get(request, "echo nope"), latency_s=0.0)
+                for request in requests]
+
+
+@pytest.fixture(scope="module")
+def harness() -> ExecutionHarness:
+    with Sandbox(Limits(timeout_s=5.0)) as sandbox:
+        yield ExecutionHarness(sandbox, workers=2)
+
+
+@pytest.fixture(scope="module")
+def tasks() -> list[ExecTask]:
+    return load_tasks(FIRST_TASKS)
+
+
+def test_all_icalfa_tasks_load_with_unique_ids() -> None:
+    every = load_tasks()
+    assert len(every) == 300
+    assert len({task.task_id for task in every}) == 300
+    assert {task.file_system for task in every} == {1, 2, 3, 4, 5}
+    assert load_tasks(3) == every[:3]
+
+
+def test_gold_scores_one_against_itself_and_a_wrong_command_zero(harness: ExecutionHarness,
+                                                                  tasks: list[ExecTask]) -> None:
+    prepared = harness.prepare(tasks)
+    kept = [item for item in prepared if item.kept]
+    assert {item.task.gold for item in kept} >= {"ls", "ls -a", "cp /testbed/hello.php /testbed/hello-COPY.php"}
+    for item in kept:
+        gold = harness.score(item, item.task.gold)
+        assert (gold.outcome, gold.score, gold.stdout_match, gold.fs_match) == ("match", 1.0, True, True)
+    copy_task = next(item for item in kept if item.task.gold.startswith("cp "))
+    wrong = harness.score(copy_task, "cp /testbed/hello.php /testbed/other.php")
+    assert (wrong.outcome, wrong.score, wrong.stdout_match, wrong.fs_match) == ("mismatch", 0.0, True, False)
+    listing = next(item for item in kept if item.task.gold == "ls -a")
+    assert harness.score(listing, "ls").score == 0.0
+    assert harness.score(listing, "ls -a .").score == 1.0
+
+
+def test_guard_blocked_prediction_is_never_run(harness: ExecutionHarness, tasks: list[ExecTask]) -> None:
+    item = next(entry for entry in harness.prepare(tasks[:1]) if entry.kept)
+    blocked = harness.score(item, "rm -rf --no-preserve-root /")
+    assert (blocked.outcome, blocked.run, blocked.score) == ("blocked", None, 0.0)
+    assert harness.score(item, None).outcome == "no_command"
+
+
+def test_broken_gold_tasks_are_dropped_with_a_reason(tasks: list[ExecTask]) -> None:
+    base = tasks[0]
+    broken = [
+        replace(base, task_id="clock", gold="date +%s%N"),
+        replace(base, task_id="tool", gold="no-such-tool-xyz /testbed"),
+        replace(base, task_id="guard", gold="rm -rf --no-preserve-root /"),
+        replace(base, task_id="slow", gold="sleep 60"),
+    ]
+    with Sandbox(Limits(timeout_s=1.0)) as sandbox:
+        prepared = ExecutionHarness(sandbox).prepare(broken)
+    reasons = {item.task.task_id: item.drop_reason for item in prepared}
+    assert reasons["clock"].startswith("gold nondeterministic: stdout differs")
+    assert reasons["tool"] == "gold needs a tool missing from the sandbox: no-such-tool-xyz"
+    assert reasons["guard"].startswith("gold blocked by the guard")
+    assert reasons["slow"] == "gold timed out after 1 s"
+
+
+def test_evaluate_execution_writes_rows_and_metrics(tmp_path: Path, tasks: list[ExecTask]) -> None:
+    answers = {tasks[0].query: f"```bash\n{tasks[0].gold}\n```", tasks[1].query: refusal("no"),
+               tasks[3].query: tasks[3].gold, tasks[4].query: "Sure! Use this one."}
+    metrics = evaluate_execution(FakeBackend(answers), tmp_path, limit=FIRST_TASKS)
+    rows = [json.loads(line) for line in (tmp_path / "execution.jsonl").read_text().splitlines()]
+    assert [row["task_id"] for row in rows] == [task.task_id for task in tasks]
+    by_id = {row["task_id"]: row for row in rows}
+    assert by_id["fs1-000"]["outcome"] == "match" and by_id["fs1-000"]["prediction"] == "ls"
+    assert by_id["fs1-001"]["outcome"] == "refused"
+    assert by_id["fs1-002"]["status"] == "dropped" and "nondeterministic" in by_id["fs1-002"]["drop_reason"]
+    assert by_id["fs1-003"]["score"] == 1.0 and by_id["fs1-003"]["pred_fs_diff"]
+    assert by_id["fs1-005"]["outcome"] == "mismatch"
+    assert metrics["kept"] == FIRST_TASKS - 1 and metrics["dropped_count"] == 1
+    assert metrics["accuracy"] == round(2 / 5, 4)
+    assert metrics["dropped"][0]["task_id"] == "fs1-002"
+    assert metrics["backend"] == "fake"
+
+
+@pytest.mark.slow
+def test_evaluate_execution_with_the_tiny_model(tmp_path: Path) -> None:
+    from eval.backends import BackendSpec, make_backend
+    from securecli.tiny import build_tiny_model
+
+    backend = make_backend(BackendSpec(kind="hf", base_model=str(build_tiny_model()), max_new_tokens=8, device="cpu"))
+    metrics = evaluate_execution(backend, tmp_path, limit=2)
+    rows = [json.loads(line) for line in (tmp_path / "execution.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(row["status"] == "scored" for row in rows)
+    assert all(isinstance(row["raw"], str) for row in rows)
+    assert 0.0 <= metrics["accuracy"] <= 1.0
