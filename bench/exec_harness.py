@@ -18,7 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.execution import ExecutionHarness, load_tasks, setup_script  # noqa: E402
+from eval.execution import (  # noqa: E402
+    UNSTABLE_GOLD,
+    UNSTABLE_GOLD_REASON,
+    ExecutionHarness,
+    reason_kind,
+    load_tasks,
+    setup_script,
+)
 from eval.sandbox import Sandbox  # noqa: E402
 
 BUDGET_S = 120.0
@@ -58,14 +65,20 @@ def main() -> int:
 
     guard_blocked = sum(1 for item in prepared if (item.drop_reason or "").startswith("gold blocked"))
     runs = 2 * (len(tasks) - guard_blocked) + len(kept)
-    perfect = all(score.score == 1.0 for score in scores)
-    print(f"tasks: {len(tasks)}  kept: {len(kept)}  dropped: {len(tasks) - len(kept)}")
-    for item in prepared:
-        if not item.kept:
-            print(f"  dropped {item.task.task_id}: {item.task.gold!r}: {item.drop_reason}")
-    reasons = Counter((item.drop_reason or "").split(":")[0] for item in prepared if not item.kept)
-    print(f"dropped by reason: {dict(reasons)}")
-    print(f"gold vs gold on kept tasks: {sum(score.score for score in scores)}/{len(kept)} "
+    drops = {item.task.task_id: (item.task.gold, item.drop_reason) for item in prepared if not item.kept}
+    drops |= {item.task.task_id: (item.task.gold, UNSTABLE_GOLD_REASON)
+              for item, score in zip(kept, scores) if score.outcome == UNSTABLE_GOLD}
+    scored = [(item, score) for item, score in zip(kept, scores) if score.outcome != UNSTABLE_GOLD]
+    perfect = all(score.score == 1.0 for _, score in scored)
+    print(f"tasks: {len(tasks)}  kept: {len(scored)}  dropped: {len(drops)}")
+    for task_id, (gold, reason) in sorted(drops.items()):
+        print(f"  dropped {task_id}: {gold!r}: {reason}")
+    for item, score in scored:
+        if score.score != 1.0:
+            print(f"  gold vs gold FAILED {item.task.task_id}: {item.task.gold!r}: {score.outcome} "
+                  f"(stdout same: {score.stdout_match}, file-system diff same: {score.fs_match})")
+    print(f"dropped by reason: {dict(Counter(reason_kind(reason) for _, reason in drops.values()))}")
+    print(f"gold vs gold on kept tasks: {sum(score.score for _, score in scored):.0f}/{len(scored)} "
           f"({'all 1.0' if perfect else 'NOT all 1.0'})")
     print(f"time: {total:.1f} s total ({prepared_at - started:.1f} s preparing, {total - (prepared_at - started):.1f} s "
           f"scoring) for ~{runs} sandbox runs, {args.workers} workers; budget {BUDGET_S:.0f} s: "

@@ -1,15 +1,18 @@
 """Execution accuracy, InterCode-style, on the `icalfa` NL2Bash file-system tasks.
 
-Each task's file system is built once from its setup script, then copied per run. The gold command
-runs twice (tasks whose runs differ, time out, need a missing tool or are blocked by the guard are
-dropped with the reason). A prediction scores 1 when its normalised stdout and its file-system diff
-both equal the gold run's, else 0. Commands the guard blocks are never executed.
+Each task's file system is built once from its setup script, then copied per run (see
+`eval.sandbox`). The gold command runs twice, in two passes seconds apart; tasks whose runs differ,
+time out, need a missing tool or are blocked by the guard are dropped with the reason. A prediction
+scores 1 when its normalised stdout and its file-system diff both equal the reference gold run's,
+else 0; a prediction that does not match triggers one more gold run, and a task whose gold then
+differs is dropped too (rare races the two passes missed). Commands the guard blocks never run.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from eval.backends import Backend
 from eval.metrics import guard_verdict
 from eval.predict import write_jsonl
 from eval.sandbox import Image, Limits, RunResult, Sandbox, missing_tool
@@ -26,6 +30,8 @@ FILE_SYSTEMS = (1, 2, 3, 4, 5)
 TASK_FIELDS = ("query", "gold", "gold2", "difficulty")
 HEAD_CHARS = 2000
 DEFAULT_WORKERS = 2
+UNSTABLE_GOLD = "gold_unstable"
+UNSTABLE_GOLD_REASON = "gold nondeterministic: a later gold run differed from the reference run"
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -137,12 +143,12 @@ def _gold_problem(first: RunResult, second: RunResult, timeout_s: float) -> str 
         tool = missing_tool(run)
         if tool:
             return f"gold needs a tool missing from the sandbox: {tool}"
+    if first.same_effect(second):
+        return None
     if first.stdout != second.stdout:
         return "gold nondeterministic: stdout differs between two runs"
-    if first.fs_diff != second.fs_diff:
-        changed = sorted(set(first.fs_diff.items()) ^ set(second.fs_diff.items()), key=str)
-        return f"gold nondeterministic: file-system diff differs between two runs ({changed[0][0]})"
-    return None
+    changed = sorted(set(first.fs_diff.items()) ^ set(second.fs_diff.items()), key=str)
+    return f"gold nondeterministic: file-system diff differs between two runs ({changed[0][0]})"
 
 
 def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], workers: int, label: str) -> list[Result]:
@@ -199,7 +205,11 @@ class ExecutionHarness:
         return {task.task_id: run for task, run in zip(tasks, runs)}
 
     def score(self, prepared: PreparedTask, command: str | None) -> CommandScore:
-        """Score one predicted command (None when nothing could be extracted) on a kept task."""
+        """Score one predicted command (None when nothing could be extracted) on a kept task.
+
+        A command that does not match triggers one more gold run; if that run differs from the
+        reference, the task is nondeterministic after all and the outcome is `UNSTABLE_GOLD` (dropped).
+        """
         if prepared.gold_run is None:
             raise ValueError(f"task {prepared.task.task_id} was dropped: {prepared.drop_reason}")
         if command is None:
@@ -207,14 +217,15 @@ class ExecutionHarness:
         verdict = guard_verdict(command)["verdict"]
         if verdict == "block":
             return CommandScore("blocked", 0.0, verdict, None)
-        run = self.sandbox.run(self.image(prepared.task.file_system), command)
+        image = self.image(prepared.task.file_system)
+        run = self.sandbox.run(image, command)
         stdout_match = run.stdout == prepared.gold_run.stdout
         fs_match = run.fs_diff == prepared.gold_run.fs_diff
-        if run.timed_out:
-            outcome = "timeout"
-        else:
-            outcome = "match" if stdout_match and fs_match else "mismatch"
-        return CommandScore(outcome, float(outcome == "match"), verdict, run, stdout_match, fs_match)
+        if stdout_match and fs_match and not run.timed_out:
+            return CommandScore("match", 1.0, verdict, run, True, True)
+        if not self.sandbox.run(image, prepared.task.gold).same_effect(prepared.gold_run):
+            return CommandScore(UNSTABLE_GOLD, 0.0, verdict, run, stdout_match, fs_match)
+        return CommandScore("timeout" if run.timed_out else "mismatch", 0.0, verdict, run, stdout_match, fs_match)
 
     def score_many(self, pairs: Sequence[tuple[PreparedTask, str | None]]) -> list[CommandScore]:
         """Score (task, command) pairs in parallel, in order."""
@@ -239,6 +250,11 @@ def _rate(values: list[bool]) -> float:
     return round(sum(values) / len(values), 4) if values else 0.0
 
 
+def reason_kind(reason: str) -> str:
+    """Return the reason without its details: 'gold needs a tool missing from the sandbox: tree' -> before ':'."""
+    return re.split(r"[:(]", reason, maxsplit=1)[0].strip()
+
+
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate execution rows: accuracy over kept tasks, outcome counts and dropped tasks."""
     scored = [row for row in rows if row["status"] == "scored"]
@@ -259,7 +275,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "accuracy_by_difficulty": {str(key): _rate(value) for key, value in sorted(by_difficulty.items())},
         "accuracy_by_file_system": {f"fs{key}": _rate(value) for key, value in sorted(by_file_system.items())},
         "dropped_count": len(dropped),
-        "dropped_by_reason": dict(sorted(Counter(item["reason"].split(":")[0] for item in dropped).items())),
+        "dropped_by_reason": dict(sorted(Counter(reason_kind(item["reason"]) for item in dropped).items())),
         "dropped": dropped,
     }
 
@@ -279,7 +295,7 @@ def _row(prepared: PreparedTask) -> dict[str, Any]:
 
 
 def evaluate_execution(
-    backend: Any,
+    backend: Backend,
     out_dir: Path,
     limit: int | None = None,
     workers: int = DEFAULT_WORKERS,
@@ -316,6 +332,8 @@ def evaluate_execution(
                 "fs_match": score.fs_match,
                 **_run_fields("pred", score.run),
             })
+            if score.outcome == UNSTABLE_GOLD:
+                row.update(status="dropped", drop_reason=UNSTABLE_GOLD_REASON)
         rows.append(row)
     write_jsonl(Path(out_dir) / "execution.jsonl", rows)
     return {"backend": backend.name, **summarize(rows)}

@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from eval.predict import write_atomic
+from securecli.atomic import write_json_atomic
 
 LOCAL_TASK = "securecli_shell_mc"
 DEFAULT_BOOTSTRAP_ITERS = 1000
@@ -112,6 +111,5 @@ def evaluate_regression(
         "results": summarize(results, task_names),
     }
     details = {key: results.get(key) for key in ("versions", "n-shot", "n-samples", "higher_is_better")}
-    text = json.dumps({**summary, "lm_eval": details}, indent=2, sort_keys=True, default=str) + "\n"
-    write_atomic(Path(out_dir) / "regression.json", text)
+    write_json_atomic(Path(out_dir) / "regression.json", {**summary, "lm_eval": details})
     return summary

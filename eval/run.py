@@ -41,6 +41,16 @@ def resolve_run_dir(run: str | None, kind: str) -> Path:
     return runs_dir() / run
 
 
+def trained_model(run_dir: Path) -> tuple[str, str] | None:
+    """Return (base model, adapter dir) when `run_dir` is a `securecli train` run, else None."""
+    import yaml
+
+    config, adapter = run_dir / "config.yml", run_dir / "adapter"
+    if not (config.is_file() and (adapter / "adapter_config.json").is_file()):
+        return None
+    return str(yaml.safe_load(config.read_text(encoding="utf-8"))["base_model"]), str(adapter)
+
+
 def run_eval(plan: EvalPlan, run_dir: Path) -> dict[str, Any]:
     """Run the plan, write `<run_dir>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}`."""
     if plan.regression and plan.backend.kind != "hf":

@@ -99,9 +99,9 @@ class RunResult:
     duration_s: float
     fs_diff: dict[str, Entry | None] = field(default_factory=dict)
 
-    def outcome_key(self) -> tuple[str, tuple[tuple[str, Entry | None], ...]]:
-        """Return what execution accuracy compares: normalised stdout and the file-system diff."""
-        return self.stdout, tuple(sorted(self.fs_diff.items(), key=lambda item: item[0]))
+    def same_effect(self, other: RunResult) -> bool:
+        """Tell whether two runs printed the same (normalised) stdout and made the same file-system diff."""
+        return self.stdout == other.stdout and self.fs_diff == other.fs_diff
 
 
 def normalise_output(data: bytes, run_root: Path) -> str:
@@ -192,6 +192,11 @@ class Sandbox:
         self.limits = limits or Limits()
         self._mounts, self._links = _host_system_dirs()
         self._scratch = Path(tempfile.mkdtemp(prefix="securecli-sandbox-", dir=scratch or default_scratch()))
+        try:
+            self._preflight()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Sandbox:
         return self
@@ -203,11 +208,24 @@ class Sandbox:
         """Delete every image and run copy."""
         shutil.rmtree(self._scratch, ignore_errors=True)
 
+    def _preflight(self) -> None:
+        """Fail early, with the reason, where namespaces cannot be made (not root, no unshare/pivot_root/setpriv)."""
+        root = Path(tempfile.mkdtemp(prefix="preflight-", dir=self._scratch))
+        needs = "it needs root, unshare, pivot_root and setpriv"
+        try:
+            _make_skeleton(root, self._mounts, self._links)
+            probe = self._execute(root, "echo ready")
+        except OSError as error:
+            raise SandboxError(f"the sandbox cannot run here ({needs}): {error}") from error
+        if probe.stdout != "ready":
+            raise SandboxError(f"the sandbox cannot run here ({needs}): "
+                               f"exit {probe.exit_code}: {probe.stderr or 'no output'}")
+
     def build_image(self, name: str, setup_script: str) -> Image:
         """Build an image by running `setup_script` (plain bash writing absolute paths) in a fresh root."""
         root = Path(tempfile.mkdtemp(prefix=f"image-{name}-", dir=self._scratch))
         _make_skeleton(root, self._mounts, self._links)
-        outcome = self._execute(root, setup_script, root.parent / f"{root.name}.log")
+        outcome = self._execute(root, setup_script)
         return Image(name=name, root=root, snapshot=snapshot(root), setup_exit_code=outcome.exit_code)
 
     def run(self, image: Image, command: str) -> RunResult:
@@ -215,12 +233,12 @@ class Sandbox:
         run_root = Path(tempfile.mkdtemp(prefix=f"run-{image.name}-", dir=self._scratch))
         try:
             subprocess.run(["cp", "-a", f"{image.root}/.", str(run_root)], check=True, capture_output=True)
-            result = self._execute(run_root, command, run_root.parent / f"{run_root.name}.log")
+            result = self._execute(run_root, command)
             return replace(result, fs_diff=diff_snapshots(image.snapshot, snapshot(run_root)))
         finally:
             shutil.rmtree(run_root, ignore_errors=True)
 
-    def _execute(self, root: Path, command: str, log_stem: Path) -> RunResult:
+    def _execute(self, root: Path, command: str) -> RunResult:
         """Run `command` with `root` as `/` inside new namespaces; raise SandboxError if setup fails."""
         limits = self.limits
         argv = [
@@ -229,7 +247,7 @@ class Sandbox:
             "--", "/bin/bash", "-c", _WRAPPER, "sandbox", str(root), " ".join(self._mounts),
             str(max(1, limits.max_output_bytes // 1024)), str(limits.max_memory_bytes // 1024), command,
         ]
-        stdout_path, stderr_path = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
+        stdout_path, stderr_path = root.with_name(f"{root.name}.stdout"), root.with_name(f"{root.name}.stderr")
         started = time.monotonic()
         try:
             with stdout_path.open("wb") as out, stderr_path.open("wb") as err:

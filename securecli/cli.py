@@ -2,35 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import typer
 
-app = typer.Typer(
-    name="securecli",
-    help="Train, check and ship a small LLM that turns plain-language requests into safe Bash.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-)
-
 COMMAND_MODULES = (
     "securecli.commands.train",
+    "securecli.commands.prepare",
+    "securecli.commands.check",
     "securecli.commands.eval",
     "securecli.commands.publish",
     "securecli.commands.launch",
     "securecli.commands.ask",
-    "securecli.commands.prepare",
-    "securecli.commands.check",
 )
 
 
-def _register_all() -> None:
-    """Import every command module; each adds its verbs to `app`."""
+@functools.cache
+def build_app() -> typer.Typer:
+    """Return the CLI with every command module's verbs registered (built once)."""
+    app = typer.Typer(
+        name="securecli",
+        help="Train, check and ship a small LLM that turns plain-language requests into safe Bash.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+    )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
+    return app
 
 
 def main() -> None:
     """Console entry point."""
-    _register_all()
-    app()
+    build_app()()

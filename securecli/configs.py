@@ -88,12 +88,17 @@ def _schema_errors(config: dict[str, Any], path: Path) -> list[str]:
     return []
 
 
-def validate_config(path: Path) -> dict[str, Any]:
-    """Load a config and check it against axolotl's schema; raise ConfigError naming file and field."""
-    config = load_config(path)
-    errors = _unknown_key_errors(config, path) + _schema_errors(config, path)
+def check_config(config: dict[str, Any], source: Path) -> None:
+    """Check a config mapping against axolotl's schema; raise ConfigError naming `source` and each field."""
+    errors = _unknown_key_errors(config, source) + _schema_errors(config, source)
     if errors:
         raise ConfigError("\n".join(errors))
+
+
+def validate_config(path: Path) -> dict[str, Any]:
+    """Load a config file and check it against axolotl's schema."""
+    config = load_config(path)
+    check_config(config, path)
     return config
 
 

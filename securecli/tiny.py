@@ -42,9 +42,14 @@ def qwen_tokenizer_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
 
 
+def models_root() -> Path:
+    """Return the tiny-model cache (`SECURECLI_MODELS`, else `data/models`)."""
+    return Path(os.environ.get("SECURECLI_MODELS") or data_dir() / "models")
+
+
 def tiny_model_dir(spec: TinyModelSpec, root: Path | None = None) -> Path:
     """Return the cache directory for a spec (it may not exist yet)."""
-    return (root or data_dir() / "models") / f"tiny-qwen2-{spec.digest()}"
+    return (root or models_root()) / f"tiny-qwen2-{spec.digest()}"
 
 
 def _padded_vocab(tokenizer_length: int, multiple: int = 64) -> int:

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from publish.confighash import ConfigError, config_hash, short_hash
-from securecli.configs import apply_tiny_overlay, validate_config
+from securecli.atomic import point_symlink, write_text_atomic
+from securecli.configs import apply_tiny_overlay, check_config, validate_config
 from securecli.paths import data_dir, runs_dir, workdir
 
 DATA_SECTIONS = ("datasets", "test_datasets")
@@ -53,6 +54,8 @@ def _display_path(path: Path) -> str:
 
 def check_dataset_dir(dataset_dir: Path, config: dict[str, Any]) -> None:
     """Fail early when the prepared data is missing or longer than the config's `sequence_len`."""
+    if not (dataset_dir / "manifest.json").is_file():
+        raise ConfigError(f"{dataset_dir}: not a prepared dataset (no manifest.json); run `securecli prepare` first")
     for section in DATA_SECTIONS:
         for entry in config.get(section) or []:
             name = Path(entry["path"]).name
@@ -69,9 +72,14 @@ def check_dataset_dir(dataset_dir: Path, config: dict[str, Any]) -> None:
 
 
 def resolve_config(
-    config_path: Path, *, dataset_dir: Path, max_steps: int | None = None, tiny_model: Path | None = None
+    config_path: Path,
+    *,
+    dataset_dir: Path,
+    max_steps: int | None = None,
+    tiny_model: Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the config exactly as it will be trained: real data paths, and the CPU overlay with a tiny model."""
+    """Return the config exactly as it will be trained: real data paths, CPU overlay, then explicit overrides."""
     config = validate_config(config_path)
     check_dataset_dir(dataset_dir, config)
     for section in DATA_SECTIONS:
@@ -81,7 +89,21 @@ def resolve_config(
         config = apply_tiny_overlay(config, tiny_model, **({"max_steps": max_steps} if max_steps else {}))
     elif max_steps:
         config["max_steps"] = max_steps
+    if overrides:
+        config = {**config, **overrides}
+        check_config(config, config_path)
     return config
+
+
+def parse_overrides(settings: list[str]) -> dict[str, Any]:
+    """Parse `KEY=VALUE` strings, reading each value as YAML (`learning_rate=1e-3`, `bf16=false`)."""
+    overrides: dict[str, Any] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {setting!r}: expected KEY=VALUE")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
 
 
 def _subprocess_env(run_dir: Path, offline: bool) -> dict[str, str]:
@@ -135,6 +157,7 @@ def train(
     data_dir: Path | None = None,
     max_steps: int | None = None,
     runs_root: Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     """Train a versioned config (or its CPU stand-in) into `runs/<config-hash>/` and write its manifest."""
     from publish.manifest import write_run_manifest
@@ -142,15 +165,15 @@ def train(
 
     dataset_dir = (data_dir or default_dataset_dir()).resolve()
     tiny_model = build_tiny_model() if tiny else None
-    config = resolve_config(config_path, dataset_dir=dataset_dir, max_steps=max_steps, tiny_model=tiny_model)
+    config = resolve_config(
+        config_path, dataset_dir=dataset_dir, max_steps=max_steps, tiny_model=tiny_model, overrides=overrides
+    )
     full_hash = config_hash(config, workdir())
     run_dir = (runs_root or runs_dir()) / short_hash(full_hash)
     adapter_dir = run_dir / "adapter"
     config["output_dir"] = _display_path(adapter_dir)
     config["dataset_prepared_path"] = _display_path(run_dir / "prepared")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_file = run_dir / "config.yml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    config_file = write_text_atomic(run_dir / "config.yml", yaml.safe_dump(config, sort_keys=False))
     env = _subprocess_env(run_dir, offline=tiny)
     started_at = _now()
     _run_axolotl("preprocess", config_file, run_dir, env)
@@ -166,4 +189,5 @@ def train(
         ended_at=_now(),
         metrics=metrics,
     )
+    point_symlink(run_dir.parent / "latest", run_dir.name)
     return RunResult(run_dir=run_dir, adapter_dir=adapter_dir, config_hash=full_hash, metrics=metrics)

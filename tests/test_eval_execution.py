@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eval.backends import Generation
-from eval.execution import ExecTask, ExecutionHarness, evaluate_execution, load_tasks
+from eval.execution import UNSTABLE_GOLD, ExecTask, ExecutionHarness, PreparedTask, evaluate_execution, load_tasks
 from eval.sandbox import Limits, Sandbox
 from securecli.prompt import refusal
 
@@ -87,6 +87,16 @@ def test_broken_gold_tasks_are_dropped_with_a_reason(tasks: list[ExecTask]) -> N
     assert reasons["tool"] == "gold needs a tool missing from the sandbox: no-such-tool-xyz"
     assert reasons["guard"].startswith("gold blocked by the guard")
     assert reasons["slow"] == "gold timed out after 1 s"
+
+
+def test_a_mismatch_rechecks_the_gold_and_flags_a_nondeterministic_task(harness: ExecutionHarness,
+                                                                         tasks: list[ExecTask]) -> None:
+    clock = replace(tasks[0], task_id="clock", gold="date +%N")
+    reference = harness.sandbox.run(harness.image(1), clock.gold)
+    prepared = PreparedTask(clock, reference, None)
+    assert harness.score(prepared, "echo 1").outcome == UNSTABLE_GOLD
+    stable = next(item for item in harness.prepare(tasks[:1]) if item.kept)
+    assert harness.score(stable, "echo 1").outcome == "mismatch"
 
 
 def test_evaluate_execution_writes_rows_and_metrics(tmp_path: Path, tasks: list[ExecTask]) -> None:

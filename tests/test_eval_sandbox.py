@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.sandbox import Image, Limits, Sandbox, diff_snapshots, missing_tool, normalise_output
+from eval.sandbox import Image, Limits, Sandbox, SandboxError, diff_snapshots, missing_tool, normalise_output
 
 SETUP = """
 mkdir -p /testbed/dir
@@ -120,6 +120,15 @@ def test_each_run_starts_from_a_fresh_copy(sandbox: Sandbox, image: Image) -> No
 def test_missing_tool_is_named(sandbox: Sandbox, image: Image) -> None:
     assert missing_tool(sandbox.run(image, "no-such-tool-xyz --help")) == "no-such-tool-xyz"
     assert missing_tool(sandbox.run(image, "false")) is None
+
+
+def test_a_machine_where_namespaces_fail_gets_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import eval.sandbox as module
+
+    monkeypatch.setattr(module, "_WRAPPER", "echo 'unshare: unshare failed: Operation not permitted' >&2; exit 1")
+    with pytest.raises(SandboxError, match="cannot run here .*Operation not permitted"):
+        Sandbox(scratch=tmp_path)
+    assert list(tmp_path.iterdir()) == [], "the scratch area is removed"
 
 
 def test_helpers_normalise_and_diff() -> None:

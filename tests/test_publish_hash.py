@@ -134,4 +134,4 @@ def test_reproduce_restores_a_changed_versioned_config(tmp_path: Path) -> None:
     unchanged = {**record, "path": str(VERSIONED_CONFIG)}
     assert _versioned_config_file({"versioned_config": unchanged}, tmp_path) == VERSIONED_CONFIG
     with pytest.raises(ReproduceError, match="does not hash to the recorded"):
-        _versioned_config_file({"versioned_config": {**record, "text": BASE}}, tmp_path / "x")
+        _versioned_config_file({"versioned_config": {**record, "text": BASE}}, tmp_path)

@@ -228,3 +228,14 @@ def test_published_config_is_the_trained_one(run_dir: Path) -> None:
     plan = publish_run(run_dir, REPO, dry_run=True)
     uploaded = next(f for f in plan.files if f.path_in_repo == "axolotl_config.yml")
     assert yaml.safe_load(uploaded.source.read_text()) == read_run_manifest(run_dir)["config"]
+
+
+def test_cli_pull_prints_usage_and_fails_on_tamper(pushed: tuple[Path, PublishPlan]) -> None:
+    cache, plan = pushed
+    ok = _cli_invoke(["pull", f"{REPO}@{plan.tag}", "--cache-dir", str(cache)])
+    assert ok.exit_code == 0, ok.output
+    assert f"verified {len(plan.files) - 1} files" in ok.output and f"--adapter {REPO}@{plan.tag}" in ok.output
+    folder = cache / f"models--{REPO.replace('/', '--')}" / "snapshots" / plan.commit_sha
+    (folder / "README.md").resolve().write_text("tampered card\n")
+    bad = _cli_invoke(["pull", f"{REPO}@{plan.tag}", "--cache-dir", str(cache)])
+    assert bad.exit_code == 2 and "README.md: sha256" in bad.output and "Traceback" not in bad.output

@@ -37,7 +37,7 @@ def eval_run(
     data: Annotated[Optional[Path], typer.Option(help="prepared data directory (default data/prepared/latest)")] = None,
     split: Annotated[str, typer.Option(help="split to evaluate")] = "test",
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N rows (and N execution tasks)")] = None,
-    run: Annotated[Optional[str], typer.Option(help="run directory or name under runs/")] = None,
+    run: Annotated[Optional[str], typer.Option(help="run directory or name under runs/; hf reads a training run's base and adapter")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="hf: generation batch size")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="tokens to generate per request")] = 128,
     device: Annotated[str, typer.Option(help="hf: auto, cpu or cuda[:N]")] = "auto",
@@ -49,16 +49,18 @@ def eval_run(
     """Generate on a split, score it and write runs/<run>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}."""
     from rich.console import Console
 
-    from eval.run import plan_from_options, resolve_run_dir, run_eval
+    from eval.run import plan_from_options, resolve_run_dir, run_eval, trained_model
 
     try:
+        run_dir = resolve_run_dir(run, backend.value)
+        if backend is BackendKind.hf and base_model is None and adapter is None:
+            base_model, adapter = trained_model(run_dir) or (None, None)
         plan = plan_from_options(
             backend.value, data=data, train=train, base_model=base_model, adapter=adapter, base_url=base_url,
             model=model, api_key_env=api_key_env, batch_size=batch_size, max_new_tokens=max_new_tokens,
             device=device, split=split, limit=limit, execution=execution, safety=safety,
             regression=regression, regression_limit=regression_limit,
         )
-        run_dir = resolve_run_dir(run, backend.value)
         metrics = run_eval(plan, run_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise _fail(error) from error

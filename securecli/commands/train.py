@@ -15,14 +15,16 @@ def train_command(
     tiny: bool = typer.Option(False, "--tiny", help="CPU stand-in: tiny random Qwen2 + real tokenizer, few steps"),
     data: Path | None = typer.Option(None, "--data", help="Prepared dataset dir (default: data/prepared/latest)"),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps"),
+    settings: list[str] = typer.Option([], "--set", help="Override an option: KEY=VALUE (YAML value); part of the hash"),
 ) -> None:
     """Run `axolotl preprocess` + `axolotl train` into runs/<config-hash>/."""
     from publish.confighash import ConfigError
-    from securecli.train import TrainingError, train
+    from securecli.train import TrainingError, parse_overrides, train
 
     try:
+        overrides = parse_overrides(settings)
         with console.status(f"training {config} {'(tiny CPU stand-in)' if tiny else ''}"):
-            result = train(config, tiny=tiny, data_dir=data, max_steps=max_steps)
+            result = train(config, tiny=tiny, data_dir=data, max_steps=max_steps, overrides=overrides)
     except (ConfigError, TrainingError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(2) from error
