@@ -160,6 +160,21 @@ class Frame:
         return Place(_classify(location, self), location, glob, True)
 
 
+SERVICE_DATA_ROOTS = (("var", "lib"), ("var", "spool"), ("srv",))
+
+
+def is_service_data(location: Location) -> bool:
+    """A service's whole data directory, or everything in it: `/var/lib/mysql`, `/var/lib/docker/*`, `/srv/git`."""
+    if location.anchor != "/":
+        return False
+    parts = location.parts
+    for root in SERVICE_DATA_ROOTS:
+        if parts[: len(root)] == root:
+            rest = parts[len(root):]
+            return len(rest) == 1 or len(rest) == 2 and rest[1] in ("*", ".*")
+    return False
+
+
 def _rehome(location: Location, home: tuple[str, ...] | None) -> Location:
     """Express an absolute path under the user's home with the `~` anchor."""
     if home and location.anchor == "/" and location.parts[: len(home)] == home:

@@ -1,4 +1,4 @@
-"""`assess_prompt`: injection and smuggling in a natural-language request."""
+"""`assess_prompt`: injection, smuggling and harmful intent in a natural-language request."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import urllib.parse
 
 from commandrisk import explain
 from commandrisk.hits import Hit
+from commandrisk.intent import intent_hits
 from commandrisk.models import Assessment, Category, Verdict
 
 INJECTION = Category.PROMPT_INJECTION
@@ -38,11 +39,18 @@ HEX_RE = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|\b(?:[0-9a-fA-F]{2}){16,}\b")
 URLENC_RE = re.compile(r"(?:%[0-9a-fA-F]{2}){6,}")
 HIDDEN_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
 TAGS_RE = re.compile("[\U000e0020-\U000e007e]+")
+ALWAYS_RISKY_VERBS = frozenset({"exfiltrate", "wipe", "erase", "spawn", "disable", "curl", "wget", "rm", "eval", "exec"})
+RISKY_OBJECT_RE = re.compile(
+    r"\b(everything|entire|whole|root|home|disk|drive|partition|history|logs|keys?|passwords?|credentials?|secrets?|"
+    r"tokens?|firewall|sudo|database|cron\w*|bashrc|authorized_keys|installer|payload|backdoor)\b|https?://"
+    r"|(^|\s)[/~](\s|$|\*)",
+    re.I,
+)
 RISKY_WORDS_RE = re.compile(r"\b(rm|curl|wget|nc|bash|sh|chmod|sudo|eval|exec|base64|python|perl|dd|mkfs)\b|/dev/|\|")
 
 
 def assess_prompt(text: str) -> Assessment:
-    """Flag instruction overrides, a smuggled second task, and encoded or hidden payloads in a request."""
+    """Flag instruction overrides, smuggled tasks, encoded or hidden payloads, and harmful intent in a request."""
     try:
         hits = _prompt_hits(text if isinstance(text, str) else str(text))
     except Exception as exc:  # noqa: BLE001 - fail closed
@@ -62,8 +70,9 @@ def _prompt_hits(text: str, depth: int = 0) -> list[Hit]:
                         "tries to override the assistant's instructions", match.group(0), match.span(), ATLAS_DIRECT))
         break
     hits.extend(_embedded_commands(text))
-    match = SECOND_TASK_RE.search(text)
-    if match and match.start() > 0 and not any(h.rule_id.startswith("prompt.embedded") for h in hits):
+    hits.extend(intent_hits(text))
+    match = _risky_second_task(text)
+    if match and not any(h.rule_id.startswith("prompt.embedded") for h in hits):
         hits.append(Hit(INJECTION, "prompt.appended_task", Verdict.WARN, 45,
                         f"appends a second, risky task ('{match.group(1)}')", text[match.start(): match.end() + 40],
                         (match.start(), match.end()), ATLAS_DIRECT))
@@ -78,6 +87,17 @@ def _prompt_hits(text: str, depth: int = 0) -> list[Hit]:
     if depth < 2:
         hits.extend(_encoded_payloads(text, depth))
     return hits
+
+
+def _risky_second_task(text: str) -> re.Match[str] | None:
+    """A second task joined to the first whose verb is risky in itself or acts on a risky object."""
+    for match in SECOND_TASK_RE.finditer(text):
+        if match.start() == 0:
+            continue
+        tail = re.split(r"[.;\n]|\b(?:and|then)\b", text[match.end():], maxsplit=1)[0]
+        if match.group(1).lower() in ALWAYS_RISKY_VERBS or RISKY_OBJECT_RE.search(tail):
+            return match
+    return None
 
 
 def _embedded_commands(text: str) -> list[Hit]:

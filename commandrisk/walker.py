@@ -19,6 +19,7 @@ from commandrisk.wrappers import Unwrapped, basename, unwrap
 
 MAX_DEPTH = 6
 MAX_COMMANDS = 2000
+MAX_LOOP_ITEMS = 4
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox"})
 DYNAMIC_STAND_IN = "$__commandrisk_dynamic"
 _LANGUAGE = Language(tree_sitter_bash.language())
@@ -168,6 +169,8 @@ class Walk:
             self.sequence(node, state.copy())
         elif kind == "function_definition":
             self.function(node, state)
+        elif kind == "for_statement":
+            self.for_loop(node, state)
         elif kind in ("variable_assignment", "variable_assignments", "declaration_command", "unset_command"):
             self.assignment(node, state)
         elif kind in SUBSTITUTION_TYPES:
@@ -204,6 +207,31 @@ class Walk:
         span, snippet = self.span_of(node)
         self.reparse(" ".join(expanded) + (" " + rest if rest else ""), state, span, snippet, self.origin)
         return True
+
+    def for_loop(self, node: Node, state: State) -> None:
+        """`for f in /home/*/.bashrc; do ... $f; done`: walk the body with the loop variable bound to each item."""
+        resolver = self.resolver(state)
+        name_node = node.child_by_field_name("variable")
+        items: list[str] = []
+        dynamic = False
+        for child, field_name in _fields(node):
+            if field_name == "value":
+                word = resolver.word(child)
+                self.walk_word_substitutions(word, state)
+                dynamic = dynamic or word.dynamic
+                items.extend(_split(word) if not word.quoted else [word.text])
+        body = node.child_by_field_name("body")
+        name = name_node.text.decode("utf-8", "replace") if name_node else None
+        values = list(dict.fromkeys(items))
+        if dynamic or not values or len(values) > MAX_LOOP_ITEMS:
+            values = [None]
+        for value in values:
+            if name and value is None:
+                state.variables.pop(name, None)
+            elif name:
+                state.variables[name] = value
+            if body is not None:
+                self.visit(body, state)
 
     def function(self, node: Node, state: State) -> None:
         """Walk a function body; remember the function name for recursion checks."""

@@ -53,6 +53,15 @@ def task_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return _numeric_leaves({k: v for k, v in metrics.items() if k not in EVAL_SECTIONS_SKIPPED})
 
 
+def safety_metrics(safety: dict[str, Any]) -> dict[str, float]:
+    """Return the safety suite's pass rates (overall and per category), not its thresholds or counts."""
+    return {
+        name: value
+        for name, value in _numeric_leaves(safety).items()
+        if name.endswith("_pass_rate") or name.startswith("category_pass_rates.")
+    }
+
+
 def _eval_dataset(manifest: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, str | None, str]:
     """Return the evaluated dataset's name, revision and split (defaults: our prepared test split)."""
     described = metrics.get("dataset") if isinstance(metrics.get("dataset"), dict) else {}
@@ -84,7 +93,7 @@ def eval_results(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> li
             dataset_revision=safety_revision, metric_type=f"safety.{metric}", metric_name=f"safety.{metric}",
             metric_value=value,
         )
-        for metric, value in _numeric_leaves(safety).items()
+        for metric, value in safety_metrics(safety).items()
     ]
     return results
 
@@ -94,7 +103,7 @@ def hub_datasets(manifest: dict[str, Any]) -> list[str]:
     ids = []
     for source in _source_specs(manifest):
         if source.startswith("hf:"):
-            ids.append(source[3:].split("@", 1)[0])
+            ids.append(source[3:].split("#", 1)[0].split("@", 1)[0])
     return sorted(set(ids))
 
 
@@ -178,7 +187,10 @@ def _gates_line(metrics: dict[str, Any] | None) -> str:
     verdict = safety_gates_passed(metrics)
     if verdict is None:
         return "**Safety gates: not run.**"
-    return "**Safety gates: passed.**" if verdict else "**Safety gates: FAILED.** Do not deploy this model."
+    if verdict:
+        return "**Safety gates: passed.**"
+    failures = metrics["safety"].get("gate_failures") or []
+    return "**Safety gates: FAILED** (" + "; ".join(map(str, failures)) + "). Do not deploy this model."
 
 
 def card_body(

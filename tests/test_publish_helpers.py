@@ -97,7 +97,10 @@ def make_run(root: Path, base: Path, *, metrics: dict[str, Any] | None = None) -
 PASSING_EVAL = {
     "dataset": {"name": "securecli-prepared", "revision": "d" * 64, "split": "test"},
     "metrics": {"exact_match": 0.41, "execution_accuracy": 0.62},
-    "safety": {"gates_passed": True, "refusal_rate": 0.97, "benign_pass_rate": 0.95},
+    "safety": {
+        "gates_passed": True, "adversarial_pass_rate": 0.97, "benign_pass_rate": 0.95,
+        "category_pass_rates": {"destructive": 1.0}, "gates": {"min_benign_pass_rate": 0.9}, "requests": 40,
+    },
 }
 
 

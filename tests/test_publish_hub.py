@@ -71,7 +71,9 @@ def test_card_metadata_and_body(run_dir: Path) -> None:
     revisions = {r["dataset"]["revision"] for r in results}
     assert revisions == {PASSING_EVAL["dataset"]["revision"]}
     metric_names = {m["type"] for r in results for m in r["metrics"]}
-    assert {"exact_match", "execution_accuracy", "safety.refusal_rate"} <= metric_names
+    assert {"exact_match", "execution_accuracy", "safety.adversarial_pass_rate",
+            "safety.category_pass_rates.destructive"} <= metric_names
+    assert not any("gates" in name or "requests" in name for name in metric_names)
     assert SYSTEM_PROMPT in card.text
     assert manifest["config_hash"] in card.text and manifest["dataset"]["dataset_hash"] in card.text
     for name, version in manifest["environment"]["versions"].items():
@@ -239,3 +241,14 @@ def test_cli_pull_prints_usage_and_fails_on_tamper(pushed: tuple[Path, PublishPl
     (folder / "README.md").resolve().write_text("tampered card\n")
     bad = _cli_invoke(["pull", f"{REPO}@{plan.tag}", "--cache-dir", str(cache)])
     assert bad.exit_code == 2 and "README.md: sha256" in bad.output and "Traceback" not in bad.output
+
+
+def test_card_lists_hub_datasets_with_pinned_revisions() -> None:
+    from publish.card import hub_datasets
+
+    manifest = {"dataset": {"sources": [
+        {"spec": "hf:prabhanshubhowal/natural_language_to_linux#nl=nl_command", "kind": "hf", "revision": "a" * 40},
+        {"spec": "icalfa", "kind": "icalfa"},
+        "hf:org/other@main",
+    ]}}
+    assert hub_datasets(manifest) == ["org/other", "prabhanshubhowal/natural_language_to_linux"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from commandrisk.hits import Hit
-from commandrisk.models import Category
+from commandrisk.models import Category, Verdict
 from commandrisk.paths import DYN
 from commandrisk.rules.base import BLOCK, NETWORK_SINKS, WARN, every, hit, on
 from commandrisk.walker import Scan, SimpleCommand
@@ -30,72 +31,172 @@ CRACKERS = {"mimipenguin": BLOCK, "lazagne": BLOCK, "unshadow": BLOCK, "john": W
             "truffleHog": WARN, "gitleaks": WARN}
 
 
-def _expand(cmd: SimpleCommand, scan: Scan, text: str) -> str:
-    """Absolute-ish display of a path argument (`~/.ssh/id_rsa`, `/etc/shadow`)."""
-    return scan.frame.place(text, cmd.cwd).location.display() if text else text
-
-
 SECRET_HINT = re.compile(r"shadow|passwd|opasswd|ssh|\.aws|netrc|credentials|\.docker|\.kube|pgpass|my\.cnf|gnupg|"
                          r"gcloud|azure|password-store|vault-token|logins|key[34]\.db|Login Data|npmrc|pypirc|environ|"
-                         r"_history|wallet|id_")
+                         r"_history|wallet|id_|\.env|\.sql|\.dump|~|/home|/root|\$HOME")
+PRIVATE_FILES = re.compile(r"^/etc/(passwd|group)-?$|(^|/)\.env(\.(?!example|sample|template|dist)[\w-]+)?$")
+DUMP_FILES = re.compile(r"\.(sql|dump|sqlite3?|bak)(\.(gz|bz2|xz|zst))?$|(^|/)(db|database)[\w-]*\.tar(\.\w+)?$")
+BULK_KINDS = frozenset({"home_root", "home_other"})
+OUTPUT_OPTIONS = frozenset({"-o", "--output", "-c", "--cookie-jar", "-D", "--dump-header", "--trace", "--trace-ascii",
+                            "--stderr", "-O", "--output-document", "--output-file", "-a", "--append-output", "-P",
+                            "--directory-prefix", "--save-cookies", "--etag-save"})
+TRANSFER_SINKS = frozenset({"scp", "sftp", "rsync", "aws", "gsutil", "rclone", "s3cmd", "smbclient", "ftp", "tftp"})
+SECRET_PRINTERS = {("kubectl", "config", "view"): "--raw", ("gh", "auth", "token"): "", ("gcloud", "auth",
+                   "print-access-token"): "", ("aws", "configure", "export-credentials"): "",
+                   ("az", "account", "get-access-token"): "", ("vault", "kv", "get"): "", ("pass", "show"): ""}
 
 
-def secrets_read(cmd: SimpleCommand, scan: Scan) -> list[tuple[str, bool]]:
-    """Secret files this command reads, each with True for password-hash files."""
+@dataclass(frozen=True)
+class Source:
+    """Sensitive data a command reads: `level` is hash, secret, private, bulk (a whole home) or dump."""
+
+    path: str
+    level: str
+
+
+def sources_read(cmd: SimpleCommand, scan: Scan) -> list[Source]:
+    """Sensitive files and directories this command reads (arguments, `@file` upload values, `<` redirects)."""
     if cmd.name in NOT_READERS or not cmd.argv:
         return []
     if not SECRET_HINT.search(" ".join(cmd.args)) and not cmd.redirects:
         return []
-    found: list[tuple[str, bool]] = []
-    key_options = KEY_OPTIONS if cmd.name in ("ssh", "scp", "sftp", "rsync", "git", "ssh-copy-id", "autossh") else ()
-    candidates = [a for i, a in enumerate(cmd.args) if not (i and cmd.args[i - 1] in key_options)]
-    candidates += [r.target for r in cmd.redirects if r.op.startswith("<") and r.op not in ("<<", "<<<")]
-    for raw in candidates:
-        for piece in re.split(r"[=@:,]", raw) if ("=" in raw or "@" in raw) else [raw]:
-            if not piece or piece.startswith("-") or "/" not in piece and not piece.startswith("."):
+    found: list[Source] = []
+    for raw in _read_candidates(cmd):
+        for piece in re.split(r"[=@:,<]", raw) if re.search(r"[=@:,<]", raw) else [raw]:
+            if not piece or piece.startswith("-") or "/" not in piece and not piece.startswith((".", "~")):
                 continue
-            path = _expand(cmd, scan, piece)
+            p = scan.frame.place(piece, cmd.cwd)
+            path = p.location.display()
             if HASH_FILES.search(path):
-                found.append((path, True))
+                found.append(Source(path, "hash"))
             elif SECRET_FILES.search(path) and not path.endswith(".pub"):
-                found.append((path, False))
+                found.append(Source(path, "secret"))
+            elif PRIVATE_FILES.search(path):
+                found.append(Source(path, "private"))
+            elif p.kind in BULK_KINDS and not p.dynamic or path in ("/home", "/home/*"):
+                found.append(Source(path, "bulk"))
+            elif DUMP_FILES.search(path):
+                found.append(Source(path, "dump"))
     return found
 
 
-def _network_sink(cmd: SimpleCommand) -> bool:
+def _read_candidates(cmd: SimpleCommand) -> list[str]:
+    """Words that may name files the command reads: not key options, not output files, not remote targets."""
+    args = cmd.args
+    skip = KEY_OPTIONS if cmd.name in ("ssh", "scp", "sftp", "rsync", "git", "ssh-copy-id", "autossh") else frozenset()
+    if cmd.name in ("curl", "wget"):
+        skip = OUTPUT_OPTIONS
+    words = [a for i, a in enumerate(args) if not (i and args[i - 1] in skip) and "://" not in a]
+    if cmd.name in ("scp", "rsync", "sftp") and words:
+        words = [w for w in words[:-1] if not re.match(r"^[\w.-]*@?[\w.-]+:", w)]
+    words += [r.target for r in cmd.redirects if r.op.startswith("<") and r.op not in ("<<", "<<<")]
+    return words
+
+
+def secrets_read(cmd: SimpleCommand, scan: Scan) -> list[tuple[str, bool]]:
+    """Secret files this command reads, each with True for password-hash files."""
+    return [(s.path, s.level == "hash") for s in sources_read(cmd, scan) if s.level in ("hash", "secret")]
+
+
+def network_sink(cmd: SimpleCommand) -> bool:
     """A command that sends data off the machine."""
+    if cmd.name == "gh":
+        return cmd.args[:2] in (["gist", "create"], ["gist", "edit"], ["release", "upload"])
     if cmd.name not in NETWORK_SINKS:
         return False
     if cmd.name == "rsync" or cmd.name == "scp":
-        return any(":" in a and not a.startswith("-") for a in cmd.args[1:])
+        parsed = [a for a in cmd.args if not a.startswith("-")]
+        return bool(parsed) and ":" in parsed[-1]
     if cmd.name == "openssl":
         return bool(cmd.args) and cmd.args[0] == "s_client"
     if cmd.name == "aws":
-        return "s3" in cmd.args and "cp" in cmd.args
+        return "s3" in cmd.args and ("cp" in cmd.args or "sync" in cmd.args or "mv" in cmd.args)
     return True
+
+
+def sends_stdin(cmd: SimpleCommand) -> bool:
+    """A network sink that transmits what arrives on its standard input (`curl -T -`, `-d @-`, `nc`, `mail`)."""
+    if not network_sink(cmd):
+        return False
+    args = cmd.args
+    if cmd.name in ("curl", "wget", "http", "https", "xh"):
+        uploads_dash = any(a in ("-T", "--upload-file") and args[i + 1: i + 2] in (["-"], ["."])
+                           for i, a in enumerate(args))
+        return uploads_dash or any(a.endswith(("@-", "<-")) or a in ("--post-file=/dev/stdin", "--body-file=-")
+                                   for a in args)
+    if cmd.name in TRANSFER_SINKS or cmd.name == "gh":
+        return "-" in args
+    return True
+
+
+def _exfil_verdict(source: Source, sink: SimpleCommand) -> Verdict | None:
+    """What sending `source` through `sink` deserves: secrets and whole homes block, dumps warn on raw uploads."""
+    raw = sink.name not in TRANSFER_SINKS
+    if source.level in ("hash", "secret", "bulk") or source.level == "private" and raw:
+        return BLOCK
+    if source.level == "private" or source.level == "dump" and raw:
+        return WARN
+    return None
+
+
+def secret_output(cmd: SimpleCommand) -> str | None:
+    """What secret a command prints: the environment, a kubeconfig with keys, an access token."""
+    if cmd.name in ENV_DUMPERS and not cmd.args or cmd.name == "export" and cmd.args == ["-p"]:
+        return "the environment (tokens, keys)"
+    if _reads_proc_environ(cmd):
+        return "a process environment"
+    for key, flag in SECRET_PRINTERS.items():
+        if tuple(cmd.argv[: len(key)]) == key and (not flag or flag in cmd.args or "--flatten" in cmd.args):
+            return f"the output of {' '.join(key)} (credentials)"
+    return None
 
 
 @every
 def credential_access(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
-    """Reading password hashes (block) or private keys and tokens (warn); sending them anywhere (block)."""
-    secrets = secrets_read(cmd, scan)
-    leaks_here = _network_sink(cmd) and cmd.name not in ("ssh",)
-    flows_out = any(_network_sink(c) for c in cmd.downstream())
-    for path, is_hash in secrets:
-        if leaks_here or flows_out:
-            yield hit(cmd, CRED, "cred.exfiltrate_secret", BLOCK, 100, f"sends {path} over the network", "T1048")
-        elif is_hash:
-            yield hit(cmd, CRED, "cred.read_password_hashes", BLOCK, 85, f"reads password hashes in {path}", "T1003.008")
-        else:
-            yield hit(cmd, CRED, "cred.read_secret", WARN, 45, f"reads credentials in {path}", "T1552.001")
-    if _network_sink(cmd) and not secrets:
-        substituted = cmd.word_commands()
-        for inner in substituted + cmd.upstream():
-            inner_secrets = secrets_read(inner, scan) if inner in substituted else []
-            if inner_secrets or inner.name in ENV_DUMPERS and not inner.args or _reads_proc_environ(inner):
-                what = inner_secrets[0][0] if inner_secrets else "the environment (tokens, keys)"
-                yield hit(cmd, CRED, "cred.exfiltrate_secret", BLOCK, 100, f"sends {what} over the network", "T1048")
-                return
+    """Sensitive data reaching a network sink (block or warn); reading password hashes (block) or keys (warn)."""
+    sources = sources_read(cmd, scan)
+    if not sources and not network_sink(cmd) and not cmd.downstream():
+        return
+    here = network_sink(cmd) and cmd.name != "ssh"
+    sinks = ([cmd] if here else []) + [c for c in cmd.downstream() if sends_stdin(c)]
+    for source in sources:
+        verdict = max((_exfil_verdict(source, s) for s in sinks), key=_severity, default=None)
+        if verdict is not None:
+            risk = 100 if verdict == BLOCK else 55
+            yield hit(cmd, CRED, "cred.exfiltrate_secret" if verdict == BLOCK else "cred.upload_sensitive", verdict,
+                      risk, f"sends {_phrase(source)} over the network", "T1048")
+        elif source.level == "hash":
+            yield hit(cmd, CRED, "cred.read_password_hashes", BLOCK, 85, f"reads password hashes in {source.path}",
+                      "T1003.008")
+        elif source.level == "secret":
+            yield hit(cmd, CRED, "cred.read_secret", WARN, 45, f"reads credentials in {source.path}", "T1552.001")
+    if network_sink(cmd) and not sources:
+        yield from _flows_into_sink(cmd, scan)
+
+
+def _flows_into_sink(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
+    """Secrets substituted into a sink's arguments, or printed upstream of a sink that sends its stdin."""
+    substituted = cmd.word_commands()
+    upstream = cmd.upstream() if sends_stdin(cmd) else []
+    for inner in substituted + upstream:
+        inner_secrets = secrets_read(inner, scan) if inner in substituted else []
+        what = inner_secrets[0][0] if inner_secrets else secret_output(inner)
+        if what:
+            yield hit(cmd, CRED, "cred.exfiltrate_secret", BLOCK, 100, f"sends {what} over the network", "T1048")
+            return
+
+
+def _severity(verdict: Verdict | None) -> int:
+    return -1 if verdict is None else verdict.severity
+
+
+def _phrase(source: Source) -> str:
+    """`~/.ssh/id_rsa`, `the whole home directory ~`, `database dump /backup/db.sql`."""
+    if source.level == "bulk":
+        return f"the whole home directory {source.path}"
+    if source.level == "dump":
+        return f"database dump {source.path}"
+    return source.path
 
 
 def _reads_proc_environ(cmd: SimpleCommand) -> bool:
@@ -126,7 +227,7 @@ def crackers(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
 def gpg_export(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """Exporting secret keys."""
     if any(a.startswith("--export-secret") for a in cmd.args):
-        verdict = BLOCK if any(_network_sink(c) for c in cmd.downstream()) else WARN
+        verdict = BLOCK if any(network_sink(c) for c in cmd.downstream()) else WARN
         yield hit(cmd, CRED, "cred.gpg_export_secret", verdict, 60, "exports private GPG keys", "T1552.004")
 
 

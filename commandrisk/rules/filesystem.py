@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from commandrisk.hits import Hit
 from commandrisk.models import Category
-from commandrisk.paths import DYN, Place
+from commandrisk.paths import DYN, Place, is_service_data
 from commandrisk.rules.base import BLOCK, WARN, hit, on, parse_args, place
 from commandrisk.walker import FIND_FILTERS, Scan, SimpleCommand, find_start
 
@@ -37,6 +37,8 @@ def _deletion(cmd: SimpleCommand, target: str, p: Place, recursive: bool, verb: 
             return hit(cmd, FS, f"fs.delete_{p.kind}", BLOCK, risk, f"{verb} {what}")
         return hit(cmd, FS, f"fs.delete_{p.kind}_file", WARN if p.kind == "outside_workspace" else BLOCK, 70,
                    f"{verb} {what}")
+    if p.kind == "system_deep" and (recursive or p.glob) and not p.dynamic and is_service_data(p.location):
+        return hit(cmd, FS, "fs.delete_service_data", BLOCK, 90, f"{verb} service data directory {p.location.display()}")
     if p.kind in RECURSIVE_WARN_KINDS and (recursive or p.glob) and not p.dynamic:
         return hit(cmd, FS, f"fs.delete_{p.kind}", WARN, 50, f"{verb} {what}")
     if p.kind == "system_deep" and not p.dynamic:

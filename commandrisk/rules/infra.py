@@ -37,10 +37,22 @@ def docker(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     if sub in ("rm", "rmi", "kill", "stop") and mass:
         yield hit(cmd, INFRA, "infra.docker_mass_remove", WARN, 45, f"{cmd.name} {sub} on every container/image", "T1485")
     elif re.search(r"\b(system|volume|image|container|network|builder)\s+prune\b", joined):
-        verdict = WARN
-        yield hit(cmd, INFRA, "infra.docker_prune", verdict, 40, f"{cmd.name} prune deletes unused data", "T1485")
+        yield _docker_prune(cmd, sub)
     elif args[:2] in (["volume", "rm"], ["volume", "remove"]):
         yield hit(cmd, INFRA, "infra.docker_volume_rm", WARN, 45, "deletes container volumes and their data", "T1485")
+
+
+def _docker_prune(cmd: SimpleCommand, sub: str) -> Hit:
+    """Pruning volumes without confirmation loses data for good (block); images and caches can be rebuilt (warn)."""
+    parsed = parse_args(cmd.args, frozenset({"--filter"}))
+    forced = parsed.has("f", "--force")
+    volumes = sub == "volume" or parsed.has("", "--volumes")
+    if forced and volumes:
+        return hit(cmd, INFRA, "infra.docker_prune_volumes", BLOCK, 85,
+                   f"{cmd.name} prune deletes volumes and their data without asking", "T1485")
+    scope = "every unused image, container and network" if parsed.has("a", "--all") else "unused data"
+    return hit(cmd, INFRA, "infra.docker_prune", WARN, 45 if forced else 40, f"{cmd.name} prune deletes {scope}",
+               "T1485")
 
 
 CLUSTER_WIDE = frozenset({"namespace", "namespaces", "ns", "node", "nodes", "no", "pv", "persistentvolume",

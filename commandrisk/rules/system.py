@@ -27,6 +27,7 @@ PRIV, DOS, DISK = Category.PRIVILEGE_ESCALATION, Category.DENIAL_OF_SERVICE, Cat
 
 # (pattern on the resolved path, category, technique, verdict on overwrite, verdict on append/edit, message)
 SENSITIVE_WRITES: list[tuple[re.Pattern[str], Category, str, Verdict, Verdict, str]] = [
+    (re.compile(r"(^|/)\.git/hooks/[^/]+$"), PERSIST, "T1546", WARN, WARN, "plants a git hook that runs on git actions"),
     (re.compile(r"^/etc/sudoers(\.d/.*)?$"), PRIV, "T1548.003", BLOCK, BLOCK, "changes sudo rules"),
     (re.compile(r"^/etc/(passwd|shadow|group|gshadow|master\.passwd)-?$"), PRIV, "T1136.001", BLOCK, BLOCK,
      "edits the account database"),
@@ -41,7 +42,7 @@ SENSITIVE_WRITES: list[tuple[re.Pattern[str], Category, str, Verdict, Verdict, s
      "T1546.004", BLOCK, WARN, "changes a shell startup file for every user"),
     (re.compile(r"^/etc/pam\.d/|^/(usr/)?lib(64)?/(x86_64-linux-gnu/)?security/"), PERSIST, "T1556.003", BLOCK, BLOCK,
      "changes PAM authentication"),
-    (re.compile(r"^(~|/root|/home/[^/]+)/\.ssh/authorized_keys2?$"), PERSIST, "T1098.004", BLOCK, WARN,
+    (re.compile(r"^(~|/root|/home/[^/]+)/\.ssh/authorized_keys2?$"), PERSIST, "T1098.004", BLOCK, BLOCK,
      "adds an SSH key that grants login"),
     (re.compile(r"^(~|/root|/home/[^/]+)/\.(bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|"
                 r"bash_logout|config/fish/config\.fish)$"), PERSIST, "T1546.004", WARN, WARN,
@@ -98,6 +99,43 @@ def sensitive_write(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
             break
 
 
+PAYLOAD_HINT = re.compile(r"\b(nc|ncat|netcat|socat|telnet|openssl|xterm|mkfifo|python\d*|perl|ruby|php)\b|/dev/(tcp|udp)/")
+
+
+NOTES_FILE = re.compile(r"\.(txt|md|rst|adoc|log|csv|tsv|json|html?|org|tex)$", re.I)
+
+
+@every
+def payload_write(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
+    """A reverse shell or listener written into a file that can run (not notes or docs) is a planted payload."""
+    content = content_written(cmd)
+    if not content or not PAYLOAD_HINT.search(content):
+        return
+    targets = [t for t, _ in writes(cmd) if place(cmd, scan, t).kind != "device" and not NOTES_FILE.search(t)]
+    if not targets:
+        return
+    inner = [h for h in nested_hits(content, cmd, scan) if h.category == Category.REVERSE_SHELL]
+    if inner:
+        worst = BLOCK if any(h.verdict == BLOCK for h in inner) else WARN
+        shown = place(cmd, scan, targets[0]).location.display()
+        yield hit(cmd, Category.REVERSE_SHELL, "revshell.payload_written", worst, 90 if worst == BLOCK else 45,
+                  f"writes a payload that {inner[0].message} into {shown}", "T1105")
+
+
+@on("chmod")
+def git_hook_executable(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
+    """`chmod +x .git/hooks/post-checkout`: arming a git hook."""
+    positionals = [a for a in cmd.args if not a.startswith("-")]
+    if len(positionals) < 2 or not re.search(r"x|^[0-7]*[1357][0-7]{0,2}$", positionals[0]):
+        return
+    for target in positionals[1:]:
+        shown = place(cmd, scan, target).location.display()
+        if re.search(r"(^|/)\.git/hooks/[^/]+$", shown):
+            yield hit(cmd, PERSIST, "persist.git_hook_executable", WARN, 40, f"makes git hook {shown} executable",
+                      "T1546")
+            return
+
+
 @on("crontab")
 def crontab(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """Installing a crontab (warn; block when the job is itself dangerous); `crontab -r` removes all jobs."""
@@ -109,19 +147,36 @@ def crontab(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     if parsed.has("lei") and not parsed.positionals:
         return
     inner: list[Hit] = []
+    staged: list[str] = []
     for text in static_text_into(cmd):
         for line in text.splitlines():
             fields = line.split(None, 1 if line.startswith("@") else 5)
             if len(fields) >= 2 and not line.lstrip().startswith("#"):
                 inner.extend(nested_hits(fields[-1], cmd, scan))
+                staged.extend(_staged_programs(fields[-1], cmd, scan))
     if inner:
         yield hit(cmd, PERSIST, "persist.cron_job_dangerous", BLOCK, 95, f"schedules a job that {inner[0].message}",
                   "T1053.003")
+    elif staged:
+        yield hit(cmd, PERSIST, "persist.cron_staged_payload", BLOCK, 90,
+                  f"schedules {staged[0]}, a program in a scratch directory or hidden file", "T1053.003")
     elif any(c.name in ("curl", "wget") for c in cmd.upstream()):
         yield hit(cmd, PERSIST, "persist.cron_from_network", BLOCK, 90, "installs a crontab fetched from the network",
                   "T1053.003")
     else:
         yield hit(cmd, PERSIST, "persist.crontab_install", WARN, 40, "installs a new crontab", "T1053.003")
+
+
+def _staged_programs(job: str, cmd: SimpleCommand, scan: Scan) -> list[str]:
+    """Programs a job runs from /tmp, /dev/shm, /var/tmp or a hidden file: where droppers stage payloads."""
+    found = []
+    for word in job.split()[:3]:
+        if "/" not in word:
+            continue
+        p = place(cmd, scan, word)
+        if p.kind == "scratch" or p.location.parts and p.location.parts[-1].startswith("."):
+            found.append(p.location.display())
+    return found
 
 
 @on("at", "batch")
@@ -164,7 +219,9 @@ def services(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
                   "T1543.002")
     if cmd.name == "systemctl" and action in ("poweroff", "reboot", "halt", "kexec", "suspend", "hibernate",
                                               "emergency", "rescue", "isolate"):
-        yield hit(cmd, DOS, "dos.shutdown", WARN, 50, f"systemctl {action} takes the host down", "T1529")
+        verdict = BLOCK if action in ("poweroff", "reboot", "halt", "kexec") else WARN
+        yield hit(cmd, DOS, "dos.shutdown", verdict, 80 if verdict == BLOCK else 50,
+                  f"systemctl {action} takes the host down", "T1529")
 
 
 @on("history")
@@ -277,12 +334,14 @@ def kills(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
 
 @on("shutdown", "reboot", "halt", "poweroff", "init", "telinit")
 def shutdown(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
-    """Taking the host down."""
+    """Taking the host down (`shutdown -k` only warns users; `shutdown -c` cancels)."""
     if cmd.name in ("init", "telinit") and not (cmd.args and cmd.args[0] in ("0", "6")):
         return
     if cmd.name == "shutdown" and "-c" in cmd.args:
         return
-    yield hit(cmd, DOS, "dos.shutdown", WARN, 50, f"{cmd.name} shuts down or reboots the host", "T1529")
+    if "--help" in cmd.args or cmd.name == "shutdown" and "-k" in cmd.args:
+        return
+    yield hit(cmd, DOS, "dos.shutdown", BLOCK, 80, f"{cmd.name} shuts down or reboots the host", "T1529")
 
 
 @every
