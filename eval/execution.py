@@ -294,21 +294,46 @@ def _row(prepared: PreparedTask) -> dict[str, Any]:
     }
 
 
+LEAKED_REASON = "leaked: its request or gold command is in the training split"
+
+
+def leaked_tasks(tasks: Sequence[ExecTask], train_split: Path) -> set[str]:
+    """Return the ids of tasks whose request or gold command the training split holds (same split keys)."""
+    from eval.predict import load_split
+    from preprocessing.split import command_group_key, description_group_key
+
+    rows = load_split(train_split.parent, train_split.stem)
+    requests = {description_group_key(row.request) for row in rows}
+    commands = {command_group_key(command) for row in rows for command in row.references}
+    return {
+        task.task_id for task in tasks
+        if description_group_key(task.query) in requests or command_group_key(task.gold) in commands
+    }
+
+
 def evaluate_execution(
     backend: Backend,
     out_dir: Path,
     limit: int | None = None,
     workers: int = DEFAULT_WORKERS,
     limits: Limits | None = None,
+    train_split: Path | None = None,
 ) -> dict[str, Any]:
-    """Generate for the icalfa queries, run gold and prediction in the sandbox, write `execution.jsonl`."""
+    """Generate for the icalfa queries, run gold and prediction in the sandbox, write `execution.jsonl`.
+
+    Tasks the model saw in training (`train_split`) are dropped as leaked, never scored.
+    """
     from eval.extract import extract_lenient
     from securecli.prompt import is_refusal
 
     tasks = load_tasks(limit)
+    leaked = leaked_tasks(tasks, train_split) if train_split else set()
     with Sandbox(limits) as sandbox:
         harness = ExecutionHarness(sandbox, workers)
-        prepared = harness.prepare(tasks)
+        fresh = harness.prepare([task for task in tasks if task.task_id not in leaked])
+        dropped = {task.task_id: PreparedTask(task, None, LEAKED_REASON) for task in tasks if task.task_id in leaked}
+        by_id = {item.task.task_id: item for item in fresh} | dropped
+        prepared = [by_id[task.task_id] for task in tasks]
         kept = [item for item in prepared if item.kept]
         generations = backend.generate([item.task.query for item in kept]) if kept else []
         commands = [None if is_refusal(gen.raw) else extract_lenient(gen.raw) for gen in generations]

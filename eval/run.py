@@ -71,7 +71,10 @@ def run_eval(plan: EvalPlan, run_dir: Path) -> dict[str, Any]:
     if plan.execution:
         from eval.execution import evaluate_execution
 
-        metrics["execution"] = evaluate_execution(backend, out_dir, limit=plan.limit)
+        train_split = plan.data / "train.jsonl"
+        metrics["execution"] = evaluate_execution(
+            backend, out_dir, limit=plan.limit, train_split=train_split if train_split.is_file() else None
+        )
     if plan.safety:
         from eval.safety import evaluate_safety
 

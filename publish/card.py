@@ -58,7 +58,7 @@ def safety_metrics(safety: dict[str, Any]) -> dict[str, float]:
     return {
         name: value
         for name, value in _numeric_leaves(safety).items()
-        if name.endswith("_pass_rate") or name.startswith("category_pass_rates.")
+        if ("." not in name and name.endswith("_pass_rate")) or name.startswith("category_pass_rates.")
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
+import warnings
 
 import typer
 
@@ -16,6 +18,17 @@ COMMAND_MODULES = (
     "securecli.commands.launch",
     "securecli.commands.ask",
 )
+
+
+# Import-time messages of optional CPU/GPU extras that are harmless here and would bury our own output.
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "bitsandbytes.backends.cpu.ops")
+
+
+def quiet_known_noise() -> None:
+    """Silence optional-kernel fallbacks that third-party packages announce at import."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Skipping publisher trust check")
 
 
 @functools.cache
@@ -34,4 +47,5 @@ def build_app() -> typer.Typer:
 
 def main() -> None:
     """Console entry point."""
+    quiet_known_noise()
     build_app()()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -117,16 +118,28 @@ def _subprocess_env(run_dir: Path, offline: bool) -> dict[str, str]:
     return env
 
 
-def _run_axolotl(verb: str, config_file: Path, run_dir: Path, env: dict[str, str]) -> None:
-    """Run one axolotl CLI verb, teeing its output to `<run_dir>/<verb>.log`."""
+ProgressCallback = Callable[[str, int, int], None]
+TRAINER_BAR = re.compile(r"(?:^|\r)\s*\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+) \[[^\]\r\n]*(?:it/s|s/it)")
+
+
+def _run_axolotl(
+    verb: str, config_file: Path, run_dir: Path, env: dict[str, str], on_progress: ProgressCallback | None
+) -> None:
+    """Run one axolotl CLI verb, teeing its output to `<run_dir>/<verb>.log` and reporting trainer steps."""
     log_path = run_dir / f"{verb}.log"
-    axolotl = Path(sys.executable).parent / "axolotl"
-    command = [str(axolotl), verb, str(config_file)]
-    with log_path.open("w", encoding="utf-8") as log:
-        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir(), check=False)
-    if completed.returncode != 0:
+    command = [str(Path(sys.executable).parent / "axolotl"), verb, str(config_file)]
+    with log_path.open("wb") as log, subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=workdir()
+    ) as process:
+        assert process.stdout is not None
+        for chunk in iter(lambda: process.stdout.read1(65536), b""):
+            log.write(chunk)
+            if on_progress:
+                for done, total in TRAINER_BAR.findall(chunk.decode("utf-8", errors="replace")):
+                    on_progress(verb, int(done), int(total))
+    if process.returncode != 0:
         tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-25:])
-        raise TrainingError(f"axolotl {verb} failed (exit {completed.returncode}); full log: {log_path}\n{tail}")
+        raise TrainingError(f"axolotl {verb} failed (exit {process.returncode}); full log: {log_path}\n{tail}")
 
 
 def final_metrics(adapter_dir: Path) -> dict[str, Any]:
@@ -158,6 +171,7 @@ def train(
     max_steps: int | None = None,
     runs_root: Path | None = None,
     overrides: dict[str, Any] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Train a versioned config (or its CPU stand-in) into `runs/<config-hash>/` and write its manifest."""
     from publish.manifest import write_run_manifest
@@ -176,8 +190,8 @@ def train(
     config_file = write_text_atomic(run_dir / "config.yml", yaml.safe_dump(config, sort_keys=False))
     env = _subprocess_env(run_dir, offline=tiny)
     started_at = _now()
-    _run_axolotl("preprocess", config_file, run_dir, env)
-    _run_axolotl("train", config_file, run_dir, env)
+    _run_axolotl("preprocess", config_file, run_dir, env, on_progress)
+    _run_axolotl("train", config_file, run_dir, env, on_progress)
     metrics = final_metrics(adapter_dir)
     write_run_manifest(
         run_dir,

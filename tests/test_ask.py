@@ -157,8 +157,21 @@ def test_run_is_killed_at_the_timeout() -> None:
 
 
 def test_model_refusal_is_passed_on(no_subprocess: None) -> None:
-    result = ask.ask("wipe the disk", FakeBackend("# refused: destroys all data"))
+    result = ask.ask("tidy up the server", FakeBackend("# refused: destroys all data"))
     assert result.status == "refused" and "destroys all data" in result.refusal.reason
+
+
+class NeverCalledBackend(FakeBackend):
+    """A backend that fails the test if the model is ever asked."""
+
+    def generate(self, requests):
+        raise AssertionError("a blocked request must not reach the model")
+
+
+def test_destructive_request_is_refused_before_generation(no_subprocess: None) -> None:
+    result = ask.ask("wipe the disk", NeverCalledBackend("dd if=/dev/zero of=/dev/sda"))
+    assert result.status == "refused" and result.verdict == "block" and result.command is None
+    assert "unsafe" in result.refusal.reason
 
 
 def test_json_schema_is_stable() -> None:

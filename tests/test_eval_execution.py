@@ -128,3 +128,14 @@ def test_evaluate_execution_with_the_tiny_model(tmp_path: Path) -> None:
     assert len(rows) == 2 and all(row["status"] == "scored" for row in rows)
     assert all(isinstance(row["raw"], str) for row in rows)
     assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_tasks_seen_in_training_are_dropped_as_leaked(tmp_path: Path) -> None:
+    from eval.execution import leaked_tasks, load_tasks
+    from securecli.prompt import training_row
+
+    tasks = load_tasks(limit=6)
+    train = tmp_path / "train.jsonl"
+    rows = [training_row(tasks[0].query.upper() + "!", "echo unrelated"), training_row("unrelated", tasks[1].gold)]
+    train.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert leaked_tasks(tasks, train) == {tasks[0].task_id, tasks[1].task_id}

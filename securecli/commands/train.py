@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console()
 
@@ -23,8 +24,16 @@ def train_command(
 
     try:
         overrides = parse_overrides(settings)
-        with console.status(f"training {config} {'(tiny CPU stand-in)' if tiny else ''}"):
-            result = train(config, tiny=tiny, data_dir=data, max_steps=max_steps, overrides=overrides)
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=console,
+        ) as progress:
+            task = progress.add_task(f"axolotl train {'(tiny CPU stand-in) ' if tiny else ''}", total=None)
+
+            def show(verb: str, done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = train(config, tiny=tiny, data_dir=data, max_steps=max_steps, overrides=overrides, on_progress=show)
     except (ConfigError, TrainingError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(2) from error
