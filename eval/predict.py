@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from typing import Any
 from eval.backends import Backend, Generation
 from eval.extract import extract_lenient, extract_strict
 from eval.metrics import aggregate_scores, guard_verdict, score_row
+from securecli.atomic import write_text_atomic
 from securecli.paths import data_dir
 from securecli.prompt import is_refusal
 
@@ -27,22 +26,9 @@ class EvalRow:
     references: list[str]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Write rows as JSON lines, atomically."""
-    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

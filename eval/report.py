@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from eval.metrics import ROW_METRICS
-from eval.predict import write_atomic
+from securecli.atomic import write_bytes_atomic
 from securecli.paths import runs_dir
 
 METRIC_LABELS = {
@@ -19,11 +18,6 @@ METRIC_LABELS = {
     "template": "NL2Bash template accuracy",
     "nlc2cmd": "NLC2CMD score (-1..1)",
 }
-
-
-def write_metrics(path: Path, metrics: Mapping[str, Any]) -> None:
-    """Write metrics as sorted, indented JSON, atomically."""
-    write_atomic(path, json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def _fmt(value: Any) -> str:
@@ -101,15 +95,12 @@ def render_chart(metrics: Mapping[str, Any], path: Path) -> None:
         axes[2].tick_params(axis="x", labelsize=7, labelrotation=20)
         axes[2].set_title("execution, safety and regression", fontsize=9)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
+    image = io.BytesIO()
     try:
-        figure.savefig(temporary, dpi=110, metadata={"Software": None})
-        os.replace(temporary, path)
+        figure.savefig(image, format="png", dpi=110, metadata={"Software": None})
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
+    write_bytes_atomic(path, image.getvalue())
 
 
 def suite_scores(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from eval.backends import BackendSpec, make_backend
 from eval.metrics import aggregate_predictions
-from eval.predict import load_split, predict, resolve_data_dir, write_atomic, write_jsonl
-from eval.report import render_chart, render_report, write_metrics
+from eval.predict import load_split, predict, resolve_data_dir, write_jsonl
+from eval.report import render_chart, render_report
+from securecli.atomic import write_json_atomic, write_text_atomic
 from securecli.paths import runs_dir
 
 
@@ -87,8 +88,8 @@ def run_eval(plan: EvalPlan, run_dir: Path) -> dict[str, Any]:
         )
     metrics["metrics"] = headline(metrics)
     metrics["dataset"] = {"name": "securecli-prepared", "dataset_hash": plan.data.name, "split": plan.split}
-    write_metrics(out_dir / "metrics.json", metrics)
-    write_atomic(out_dir / "report.md", render_report(metrics))
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    write_text_atomic(out_dir / "report.md", render_report(metrics))
     render_chart(metrics, out_dir / "chart.png")
     return metrics
 

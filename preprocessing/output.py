@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from securecli.atomic import point_symlink
 from securecli.paths import repo_root
 
 LATEST = "latest"
@@ -97,9 +98,4 @@ def _replace_dir(tmp: Path, final: Path) -> None:
 
 def point_latest(out_root: Path, name: str) -> None:
     """Atomically make the relative symlink `out_root/latest` point at `name`."""
-    link = out_root / LATEST
-    tmp_link = out_root / f".{LATEST}-{os.getpid()}"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    os.symlink(name, tmp_link)
-    os.replace(tmp_link, link)
+    point_symlink(out_root / LATEST, name)

@@ -1,6 +1,7 @@
 """Real tiny trainings: the run manifest, determinism (via `reproduce`), and merging a trained adapter.
 
-Two trainings in total: the module fixture trains once, and `reproduce` trains the same config again.
+Two trainings in total: the module fixture trains once, and `reproduce` trains the same config again,
+which must give a byte-identical adapter (this needs the `SeedLoraInit` plugin in the config).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from publish.confighash import short_hash
+from publish.confighash import load_config, short_hash
+from publish.determinism import PLUGIN_PATH
 from publish.manifest import read_run_manifest, sha256_file
 from publish.reproduce import ReproduceError, format_report, reproduce, resolve
 from test_publish_helpers import VERSIONED_CONFIG
@@ -72,14 +74,23 @@ def test_run_manifest_records_everything(trained) -> None:
     assert manifest["times"]["started_at"] <= manifest["times"]["ended_at"]
 
 
+def test_versioned_config_seeds_the_lora_init() -> None:
+    """Without this plugin axolotl 0.19 draws lora_A from an unseeded generator (see publish/determinism.py)."""
+    assert PLUGIN_PATH in (load_config(VERSIONED_CONFIG).get("plugins") or []), (
+        f"{VERSIONED_CONFIG}: add `plugins: [{PLUGIN_PATH}]`, or two trainings of it give different adapters"
+    )
+
+
 def test_reproduce_retrains_byte_identical(trained, home: Path) -> None:
     result, _ = trained
     report = reproduce(short_hash(result.config_hash), runs_root=home / "runs")
     text = format_report(report)
     assert report.ok, text
     assert report.run_dir is not None and report.run_dir != result.run_dir
+    assert (report.run_dir / "config.yml").read_bytes() == (result.run_dir / "config.yml").read_bytes()
     adapter = "adapter_model.safetensors"
     assert sha256_file(report.run_dir / "adapter" / adapter) == sha256_file(result.adapter_dir / adapter), text
+    assert not [d for d in report.mismatches if d.kind != "environment"], text
     kinds = {d.kind for d in report.differences}
     assert {"dataset", "config", "metric", "adapter", "environment"} <= kinds
     assert any(d.name == "environment.versions.torch" for d in report.differences)
