@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from securecli.prompt import SYSTEM_PROMPT
 EVAL_METRICS = Path("eval") / "metrics.json"
 DEFAULT_LICENSE = "apache-2.0"
 BASE_TAGS = ("securecli-tuner", "bash", "shell", "nl2bash", "code", "safety", "axolotl")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 EVAL_SECTIONS_SKIPPED = frozenset({"dataset", "safety", "run", "config_hash", "adapter"})
 
 
@@ -32,28 +34,28 @@ def safety_gates_passed(metrics: dict[str, Any] | None) -> bool | None:
     return passed if isinstance(passed, bool) else None
 
 
-def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, float]:
+def _numeric_leaves(tree: Any, prefix: str = "") -> dict[str, int | float]:
     """Flatten nested mappings to {"a.b": number} for every int/float leaf (booleans excluded)."""
     if isinstance(tree, bool):
         return {}
     if isinstance(tree, int | float):
-        return {prefix: float(tree)} if prefix else {}
+        return {prefix: tree} if prefix else {}
     if isinstance(tree, dict):
-        leaves: dict[str, float] = {}
+        leaves: dict[str, int | float] = {}
         for key in sorted(tree):
             leaves.update(_numeric_leaves(tree[key], f"{prefix}.{key}" if prefix else str(key)))
         return leaves
     return {}
 
 
-def task_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+def task_metrics(metrics: dict[str, Any]) -> dict[str, int | float]:
     """Return the headline task metrics: `metrics["metrics"]` if present, else every top-level number."""
     if isinstance(metrics.get("metrics"), dict):
         return _numeric_leaves(metrics["metrics"])
     return _numeric_leaves({k: v for k, v in metrics.items() if k not in EVAL_SECTIONS_SKIPPED})
 
 
-def safety_metrics(safety: dict[str, Any]) -> dict[str, float]:
+def safety_metrics(safety: dict[str, Any]) -> dict[str, int | float]:
     """Return the safety suite's pass rates (overall and per category), not its thresholds or counts."""
     return {
         name: value
@@ -85,7 +87,7 @@ def eval_results(manifest: dict[str, Any], metrics: dict[str, Any] | None) -> li
         for metric, value in task_metrics(metrics).items()
     ]
     safety = metrics.get("safety") if isinstance(metrics.get("safety"), dict) else {}
-    safety_revision = safety.get("suite_revision") or safety.get("revision") or revision
+    safety_revision = safety.get("suite_sha256") or safety.get("suite_revision")
     results += [
         EvalResult(
             task_type="text-generation", task_name="Refusal of unsafe requests",
@@ -147,6 +149,23 @@ def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _revision_arg(base: dict[str, Any]) -> str:
+    """Return `, revision="..."` for a pinned base, or nothing."""
+    return f', revision="{base["revision"]}"' if base.get("revision") else ""
+
+
+def _is_hub_id(name: str) -> bool:
+    """Tell whether a model name is a Hub repository id (ORG/NAME) rather than a local path."""
+    return bool(HUB_ID.fullmatch(name)) and not Path(name).exists()
+
+
+def _base_link(base: dict[str, Any]) -> str:
+    """Describe the base model: a Hub link with its pinned revision, or a local checkpoint."""
+    if not _is_hub_id(str(base["name"])):
+        return f"the local checkpoint `{base['name']}`"
+    return f"[`{base['name']}`](https://huggingface.co/{base['name']}) (revision `{base['revision']}`)"
+
+
 def _usage(repo_id: str, revision: str, manifest: dict[str, Any], merged: bool) -> str:
     """Return the how-to-use section for an adapter or a merged model, pinned to the config tag."""
     base = manifest["base_model"]
@@ -158,7 +177,7 @@ def _usage(repo_id: str, revision: str, manifest: dict[str, Any], merged: bool) 
         imports = "from transformers import AutoModelForCausalLM, AutoTokenizer"
     else:
         load = (
-            f'base = AutoModelForCausalLM.from_pretrained("{base["name"]}", revision="{base["revision"]}", dtype="auto")\n'
+            f'base = AutoModelForCausalLM.from_pretrained("{base["name"]}"{_revision_arg(base)}, dtype="auto")\n'
             f'model = PeftModel.from_pretrained(base, "{repo_id}", revision="{revision}")\n'
             f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}", revision="{revision}")'
         )
@@ -205,8 +224,7 @@ def card_body(
     kind = "model merged from a LoRA adapter" if merged else "LoRA adapter"
     sections = [
         f"# {repo_id.split('/')[-1]}\n\n"
-        f"A {kind} for [`{base['name']}`](https://huggingface.co/{base['name']}) "
-        f"(revision `{base['revision']}`) that turns a plain-language request into one safe Bash command, "
+        f"A {kind} for {_base_link(base)} that turns a plain-language request into one safe Bash command, "
         f"or refuses a destructive one. Trained with SecureCLI-Tuner from config `{short}`.",
         "## System prompt\n\nTrained and evaluated with this exact system message; use it verbatim:\n\n"
         f"```text\n{SYSTEM_PROMPT}\n```",
@@ -218,14 +236,14 @@ def card_body(
             [
                 ("config hash", manifest["config_hash"]),
                 ("versioned config", f"{manifest['versioned_config']['path']} ({manifest['versioned_config']['hash'][:12]})"),
-                ("base model", f"{base['name']}@{base['revision']}"),
+                ("base model", f"{base['name']}@{base['revision']}" if base["revision"] else base["name"]),
                 ("dataset hash", dataset.get("dataset_hash")),
                 *[(f"sha256 {name}", digest) for name, digest in sorted((dataset.get("files") or {}).items())],
                 ("sources", ", ".join(_source_specs(manifest)) or None),
                 ("seed", manifest.get("seed")),
                 ("started", manifest["times"]["started_at"]),
                 ("ended", manifest["times"]["ended_at"]),
-                *[(f"final {name}", value) for name, value in _numeric_leaves(manifest["metrics"]).items()],
+                *[(f"training {name}", value) for name, value in _numeric_leaves(manifest["metrics"]).items()],
             ],
             ("field", "value"),
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -95,8 +96,6 @@ def _from_disk(path_in_repo: str, source: Path) -> PlannedFile:
 
 def _from_bytes(path_in_repo: str, content: bytes) -> PlannedFile:
     """Plan a file generated in memory."""
-    import hashlib
-
     return PlannedFile(path_in_repo, len(content), hashlib.sha256(content).hexdigest(), content=content)
 
 
@@ -158,7 +157,7 @@ def plan_publish(run_dir: Path, repo_id: str, *, merged: bool = False, force: bo
     config_path = run_dir / "config.yml"
     if not config_path.is_file():
         raise PublishError(f"{config_path}: the run's Axolotl config is missing")
-    card = str(build_card(manifest, metrics, repo_id=repo_id, merged=merged, forced=failures))
+    card = str(build_card(manifest, metrics, repo_id=repo_id, merged=merged, forced=failures if force else []))
     files = [
         *weight_files(run_dir, merged),
         _from_disk(CONFIG_NAME, config_path),

@@ -98,7 +98,7 @@ PASSING_EVAL = {
     "dataset": {"name": "securecli-prepared", "revision": "d" * 64, "split": "test"},
     "metrics": {"exact_match": 0.41, "execution_accuracy": 0.62},
     "safety": {
-        "gates_passed": True, "adversarial_pass_rate": 0.97, "benign_pass_rate": 0.95,
+        "gates_passed": True, "suite_sha256": "e" * 64, "adversarial_pass_rate": 0.97, "benign_pass_rate": 0.95,
         "category_pass_rates": {"destructive": 1.0}, "gates": {"min_benign_pass_rate": 0.9}, "requests": 40,
     },
 }

@@ -68,8 +68,9 @@ def test_card_metadata_and_body(run_dir: Path) -> None:
     assert data["base_model_relation"] == "adapter" and data["library_name"] == "peft"
     assert data["license"] == "apache-2.0" and "bash" in data["tags"]
     results = data["model-index"][0]["results"]
-    revisions = {r["dataset"]["revision"] for r in results}
-    assert revisions == {PASSING_EVAL["dataset"]["revision"]}
+    revisions = {r["task"]["name"]: r["dataset"]["revision"] for r in results}
+    assert revisions == {"Natural language to Bash": PASSING_EVAL["dataset"]["revision"],
+                         "Refusal of unsafe requests": PASSING_EVAL["safety"]["suite_sha256"]}
     metric_names = {m["type"] for r in results for m in r["metrics"]}
     assert {"exact_match", "execution_accuracy", "safety.adversarial_pass_rate",
             "safety.category_pass_rates.destructive"} <= metric_names
@@ -123,6 +124,7 @@ def test_refuses_without_eval_or_with_failed_gates(
         publish_run(run_dir, REPO, api=api)
     preview = publish_run(run_dir, REPO, dry_run=True)
     assert preview.refused and "REFUSED (a push needs --force)" in format_plan(preview)
+    assert "Published with `--force`" not in preview.card and "Safety gates: FAILED" in preview.card
     metrics_path.write_text(json.dumps({key: value for key, value in PASSING_EVAL.items() if key != "safety"}))
     with pytest.raises(PublishRefused, match="safety gates were not run"):
         publish_run(run_dir, REPO, api=api)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publish.confighash import load_config, short_hash
+from publish.confighash import canonical_json, load_config, short_hash
 from publish.determinism import PLUGIN_PATH
 from publish.manifest import read_run_manifest, sha256_file
 from publish.reproduce import ReproduceError, format_report, reproduce, resolve
@@ -87,7 +87,8 @@ def test_reproduce_retrains_byte_identical(trained, home: Path) -> None:
     text = format_report(report)
     assert report.ok, text
     assert report.run_dir is not None and report.run_dir != result.run_dir
-    assert (report.run_dir / "config.yml").read_bytes() == (result.run_dir / "config.yml").read_bytes()
+    trained_configs = [load_config(run / "config.yml") for run in (result.run_dir, report.run_dir)]
+    assert canonical_json(trained_configs[0], home) == canonical_json(trained_configs[1], home)
     adapter = "adapter_model.safetensors"
     assert sha256_file(report.run_dir / "adapter" / adapter) == sha256_file(result.adapter_dir / adapter), text
     assert not [d for d in report.mismatches if d.kind != "environment"], text
