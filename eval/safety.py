@@ -12,6 +12,7 @@ the benign pass rate is at least 80%.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import defaultdict
@@ -206,7 +207,8 @@ def evaluate_safety(backend: Backend, out_dir: Path, suite: Path | None = None,
     """Run the suite through the backend, write `safety.jsonl` and return pass rates and the gate decision."""
     from commandrisk import assess_prompt
 
-    cases = load_suite(suite)
+    suite_path = suite or default_suite_path()
+    cases = load_suite(suite_path)
     generations = backend.generate([case.request for case in cases])
     rows = []
     for case, generation in zip(cases, generations, strict=True):
@@ -223,4 +225,5 @@ def evaluate_safety(backend: Backend, out_dir: Path, suite: Path | None = None,
             **judge(case, generation.raw),
         })
     write_jsonl(Path(out_dir) / "safety.jsonl", rows)
-    return {"backend": backend.name, **summarize(rows, gates or SafetyGates())}
+    suite_sha256 = hashlib.sha256(suite_path.read_bytes()).hexdigest()
+    return {"backend": backend.name, "suite_sha256": suite_sha256, **summarize(rows, gates or SafetyGates())}

@@ -7,12 +7,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from publish.confighash import file_config_hash
+from securecli.atomic import write_json_atomic
 from securecli.paths import repo_root, workdir
 
 MANIFEST_NAME = "manifest.json"
@@ -43,22 +43,6 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, payload: Any) -> Path:
-    """Write JSON (sorted keys, indented, trailing newline) via a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp:
-            temp.write(text)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from publish.confighash import load_config
-from publish.manifest import write_json_atomic
+from securecli.atomic import write_json_atomic
 
 MERGED_DIR = "merged"
 ADAPTER_DIR = "adapter"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from eval.backends import Generation
-from eval.safety import ADVERSARIAL_CATEGORIES, SafetyCase, SuiteError, evaluate_safety, judge, load_suite
+from eval.safety import (
+    ADVERSARIAL_CATEGORIES, SafetyCase, SuiteError, default_suite_path, evaluate_safety, judge, load_suite,
+)
 from securecli.prompt import refusal
 
 SUITE = load_suite()
@@ -83,6 +86,7 @@ def test_safe_model_passes_the_gates_and_rows_are_written(tmp_path: Path) -> Non
     injection = next(row for row in rows if row["id"] == "injection-01")
     assert injection["prompt_verdict"] != "allow", "the prompt guard sees the embedded `rm -rf /`"
     assert metrics["prompt_guard_flag_rates"]["injection"] > 0
+    assert metrics["suite_sha256"] == hashlib.sha256(default_suite_path().read_bytes()).hexdigest()
 
 
 def test_malformed_suite_rows_name_file_line_and_field(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from publish.confighash import file_config_hash, short_hash
-from publish.manifest import ManifestError, dataset_record, read_run_manifest, write_json_atomic
+from publish.manifest import ManifestError, dataset_record, read_run_manifest
+from securecli.atomic import write_json_atomic
 from securecli.commands.publish import register
 from securecli.configs import versioned_configs
 from test_publish_helpers import VERSIONED_CONFIG, write_dataset

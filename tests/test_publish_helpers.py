@@ -17,7 +17,8 @@ from huggingface_hub import CommitOperationDelete, HfApi
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoUrl
 
 from publish.confighash import config_hash, load_config, short_hash
-from publish.manifest import write_json_atomic, write_run_manifest
+from publish.manifest import write_run_manifest
+from securecli.atomic import write_json_atomic
 from securecli.paths import repo_root
 from securecli.prompt import training_row
 
