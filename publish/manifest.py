@@ -13,7 +13,7 @@ from typing import Any
 
 from publish.confighash import file_config_hash
 from securecli.atomic import write_json_atomic
-from securecli.paths import repo_root, workdir
+from securecli.paths import relative_to_workdir, repo_root
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -173,7 +173,7 @@ def dataset_record(dataset_dir: Path | None) -> dict[str, Any] | None:
     return {
         "dataset_hash": manifest["dataset_hash"],
         "manifest_sha256": sha256_file(manifest_path),
-        "path": _relative_to_workdir(dataset_dir),
+        "path": relative_to_workdir(dataset_dir),
         "files": splits,
         "sources": manifest.get("sources"),
         "params": manifest.get("parameters", manifest.get("params")),
@@ -188,23 +188,16 @@ def _recorded_file_hashes(manifest: dict[str, Any]) -> dict[str, str]:
     return {entry["name"] if "name" in entry else entry["path"]: entry["sha256"] for entry in files}
 
 
-def _relative_to_workdir(path: Path) -> str:
-    """Return a path relative to the project working directory when it lies under it."""
-    resolved = path.resolve()
-    root = workdir()
-    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else resolved.as_posix()
-
-
 def _base_model_name(config: dict[str, Any]) -> str | None:
     """Return the base model: a Hub id as is, a local checkpoint relative to the working directory."""
     name = config.get("base_model")
-    return _relative_to_workdir(Path(name)) if name and Path(name).is_absolute() else name
+    return relative_to_workdir(Path(name)) if name and Path(name).is_absolute() else name
 
 
 def versioned_config_record(versioned_config: Path) -> dict[str, Any]:
     """Return the versioned config's path, file hash and exact text (so it can be re-trained anywhere)."""
     return {
-        "path": _relative_to_workdir(versioned_config),
+        "path": relative_to_workdir(versioned_config),
         "hash": file_config_hash(versioned_config),
         "text": versioned_config.read_text(encoding="utf-8"),
     }

@@ -24,3 +24,10 @@ def runs_dir() -> Path:
 def repo_root() -> Path:
     """Return the source checkout that holds the versioned configs."""
     return Path(__file__).resolve().parent.parent
+
+
+def relative_to_workdir(path: Path) -> str:
+    """Return a path relative to the working directory when it lies inside it, else absolute."""
+    resolved = path.resolve()
+    root = workdir()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else resolved.as_posix()

@@ -17,7 +17,7 @@ import yaml
 from publish.confighash import ConfigError, config_hash, short_hash
 from securecli.atomic import point_symlink, write_text_atomic
 from securecli.configs import apply_tiny_overlay, check_config, validate_config
-from securecli.paths import data_dir, runs_dir, workdir
+from securecli.paths import data_dir, relative_to_workdir, runs_dir, workdir
 
 DATA_SECTIONS = ("datasets", "test_datasets")
 OFFLINE_ENV = {
@@ -45,12 +45,6 @@ class RunResult:
 def default_dataset_dir() -> Path:
     """Return the newest prepared dataset (`data/prepared/latest`), resolved to its hash directory."""
     return (data_dir() / "prepared" / "latest").resolve()
-
-
-def _display_path(path: Path) -> str:
-    """Return a path relative to the working directory when it lies inside it."""
-    path = path.resolve()
-    return path.relative_to(workdir()).as_posix() if path.is_relative_to(workdir()) else str(path)
 
 
 def check_dataset_dir(dataset_dir: Path, config: dict[str, Any]) -> None:
@@ -85,7 +79,7 @@ def resolve_config(
     check_dataset_dir(dataset_dir, config)
     for section in DATA_SECTIONS:
         for entry in config.get(section) or []:
-            entry["path"] = _display_path(dataset_dir / Path(entry["path"]).name)
+            entry["path"] = relative_to_workdir(dataset_dir / Path(entry["path"]).name)
     if tiny_model is not None:
         config = apply_tiny_overlay(config, tiny_model, **({"max_steps": max_steps} if max_steps else {}))
     elif max_steps:
@@ -185,8 +179,8 @@ def train(
     full_hash = config_hash(config, workdir())
     run_dir = (runs_root or runs_dir()) / short_hash(full_hash)
     adapter_dir = run_dir / "adapter"
-    config["output_dir"] = _display_path(adapter_dir)
-    config["dataset_prepared_path"] = _display_path(run_dir / "prepared")
+    config["output_dir"] = relative_to_workdir(adapter_dir)
+    config["dataset_prepared_path"] = relative_to_workdir(run_dir / "prepared")
     config_file = write_text_atomic(run_dir / "config.yml", yaml.safe_dump(config, sort_keys=False))
     env = _subprocess_env(run_dir, offline=tiny)
     started_at = _now()
