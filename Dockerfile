@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
 # SecureCLI-Tuner training image: the official axolotl image plus this repo, installed from the lock.
 #
-# Base: axolotl's own image at the same axolotl version as requirements.lock (axolotl==0.19.0), in the
-# tagged-release form "{version}" that axolotl's Docker docs publish. It brings the CUDA build of torch,
-# flash-attn, deepspeed and bitsandbytes; nothing below re-resolves them. To pin by digest as well, pull
-# once and write the digest in: `docker buildx imagetools inspect axolotlai/axolotl:0.19.0`.
-FROM axolotlai/axolotl:0.19.0
+# Base: axolotl's own release image at the lock's versions: axolotl 0.19.0 built on torch 2.13.0 (CUDA 13.0,
+# Python 3.12). It brings the CUDA build of torch, flash-attn, deepspeed and bitsandbytes; nothing below
+# re-resolves them. To pin the digest too, pull once and append it to the reference below:
+# `docker buildx imagetools inspect axolotlai/axolotl:0.19.0-py3.12-cu130-2.13.0`.
+FROM axolotlai/axolotl:0.19.0-py3.12-cu130-2.13.0
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

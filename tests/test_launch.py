@@ -82,7 +82,7 @@ def test_dry_run_prints_a_valid_create_pod_request_without_secrets(secrets_in_en
     body = result.output[result.output.index("{"): result.output.rindex("}") + 1]
     payload = json.loads(body)
     jsonschema.validate(payload, SCHEMA)
-    assert payload["gpu"] == {"id": "NVIDIA A100-PCIE-40GB", "count": 1, "minCudaVersion": "12.8"}
+    assert payload["gpu"] == {"id": "NVIDIA A100-PCIE-40GB", "count": 1, "minCudaVersion": "13.0"}
     assert payload["env"]["HF_TOKEN"] == launch.REDACTED
     assert "POST https://api.runpod.io/v2/pods" in result.output
     assert "$1.19/hour" in result.output
