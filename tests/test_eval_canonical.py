@@ -21,7 +21,7 @@ EQUIVALENT = [
     ("tar -czvf a.tgz src", "tar czvf a.tgz src"),
     ("tar -xzf a.tgz -C /tmp", "tar --extract --gzip --file a.tgz --directory /tmp"),
     ("cut -d: -f1 /etc/passwd", "cut -f 1 -d ':' /etc/passwd"),
-    ("grep -rin TODO .", "grep --recursive -n --ignore-case TODO ."),
+    ("grep -rin deprecated .", "grep --recursive -n --ignore-case deprecated ."),
     ("ls|grep -v x", "ls | grep --invert-match x"),
     ("echo `date`", "echo $(date)"),
     ("du -sh *", "du -hs *"),

@@ -26,7 +26,7 @@ PAIRS = [
     ("count lines in notes.txt", "wc -l notes.txt"),
     ("count the lines in notes.txt", "wc -l < notes.txt"),
     ("find python files under src", "find src -name '*.py'"),
-    ("search for TODO in all python files", "grep -rn TODO --include='*.py' ."),
+    ("search for DEPRECATED in all python files", "grep -rn DEPRECATED --include='*.py' ."),
     ("show running docker containers", "docker ps"),
     ("show the last 20 lines of the syslog", "tail -n 20 /var/log/syslog"),
     ("print the current working directory", "pwd"),
