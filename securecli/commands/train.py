@@ -19,10 +19,11 @@ def train_command(
     settings: list[str] = typer.Option([], "--set", help="Override an option: KEY=VALUE (YAML value); part of the hash"),
 ) -> None:
     """Run `axolotl preprocess` + `axolotl train` into runs/<config-hash>/."""
-    from publish.confighash import ConfigError
+    from publish.confighash import ConfigError, load_config
     from securecli.train import TrainingError, parse_overrides, train
 
     try:
+        load_config(config)
         overrides = parse_overrides(settings)
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
