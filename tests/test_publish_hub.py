@@ -26,9 +26,10 @@ from publish.hub import (
     resolve_adapter,
     usage_text,
 )
-from publish.manifest import read_run_manifest, sha256_file
+from publish.manifest import read_run_manifest
 from securecli.commands.publish import register
 from securecli.prompt import SYSTEM_PROMPT
+from securecli.provenance import sha256_file
 from securecli.tiny import build_tiny_model
 from test_publish_helpers import PASSING_EVAL, RecordingHfApi, make_run
 

@@ -13,8 +13,9 @@ import pytest
 
 from publish.confighash import canonical_json, load_config, short_hash
 from publish.determinism import PLUGIN_PATH
-from publish.manifest import read_run_manifest, sha256_file
+from publish.manifest import read_run_manifest
 from publish.reproduce import ReproduceError, format_report, reproduce, resolve
+from securecli.provenance import sha256_file
 from test_publish_helpers import VERSIONED_CONFIG
 
 pytestmark = pytest.mark.slow
