@@ -1,11 +1,12 @@
-"""Benchmark CommandRisk on the 12,607 NL2Bash commands: latency, throughput, share blocked.
+"""Benchmark CommandRisk on the 12,607 NL2Bash commands: latency, throughput, verdict shares, long pipelines.
 
 Run: .venv/bin/python bench/guard.py [--data ../shared/data/nl2bash/all.cm] [--out runs/bench/guard]
 
-Prints p50/p99 latency, throughput on one core, and the share of commands blocked/warned, and writes
-the blocked and warned commands with their explanations. The baseline measured in the same run is the
-published V2 guard's approach (a list of 17 regexes plus substring checks), re-implemented here only as
-a reference point for speed and for how many legitimate admin commands it would have blocked.
+Prints p50/p99 latency, throughput on one core, allow/warn/block counts, how many warns are only "unknown
+program" (the catalogue's coverage gap), the time for an 8,000-stage pipeline against eight 1,000-stage
+ones (linearity), and writes the blocked and warned commands with their explanations. The speed baseline
+measured in the same run is the published V2 guard's approach (17 regexes plus substring checks),
+re-implemented here only as a reference point for speed and for how many commands it would have blocked.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,18 +48,31 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-def measure(commands: list[str]) -> tuple[list[float], list[float], dict[str, list[tuple[str, str]]]]:
-    """Per-command wall and CPU latency (seconds) and the commands per verdict with explanations."""
+def measure(commands: list[str]) -> tuple[list[float], list[float], dict[str, list[tuple[str, str]]], Counter[str]]:
+    """Per-command wall and CPU latency (seconds), the commands per verdict with explanations, and the rule ids
+    behind the warns (a warn whose findings are all one rule counts under that rule)."""
     wall: list[float] = []
     cpu: list[float] = []
     by_verdict: dict[str, list[tuple[str, str]]] = {v.value: [] for v in Verdict}
+    warn_causes: Counter[str] = Counter()
     for command in track(commands, description="commandrisk.assess", transient=True):
         start, start_cpu = time.perf_counter(), time.thread_time()
         result = assess(command)
         cpu.append(time.thread_time() - start_cpu)
         wall.append(time.perf_counter() - start)
         by_verdict[result.verdict.value].append((command, result.explanation))
-    return wall, cpu, by_verdict
+        if result.verdict is Verdict.WARN:
+            rules = {f.rule_id for f in result.findings if f.verdict is Verdict.WARN}
+            warn_causes[next(iter(rules)) if len(rules) == 1 else "several"] += 1
+    return wall, cpu, by_verdict, warn_causes
+
+
+def pipeline_seconds(stages: int) -> float:
+    """CPU seconds to judge `cat f | cat | ... ` with `stages` stages."""
+    command = "cat f" + " | cat" * (stages - 1)
+    start = time.thread_time()
+    assess(command)
+    return time.thread_time() - start
 
 
 def main() -> int:
@@ -76,7 +91,7 @@ def main() -> int:
         assess(command)
 
     wall = time.perf_counter()
-    latencies, cpu_latencies, by_verdict = measure(commands)
+    latencies, cpu_latencies, by_verdict, warn_causes = measure(commands)
     wall = time.perf_counter() - wall
 
     base_start = time.thread_time()
@@ -105,8 +120,19 @@ def main() -> int:
     print(f"wall p50 / p99         {p50:.3f} ms / {p99:.3f} ms   (mean {statistics.fmean(latencies) * 1e3:.3f} ms, "
           f"{throughput:,.0f} commands/s; wall time includes waiting for a shared CPU, load "
           f"{os.getloadavg()[0]:.1f})")
-    print(f"blocked                {len(blocked)} ({100 * len(blocked) / n:.2f}%)   -> {args.out / 'blocked.tsv'}")
+    allowed = len(by_verdict["allow"])
+    unknown_only = warn_causes["unknown.program"]
+    long_pipeline = pipeline_seconds(8000)
+    short_pipelines = 8 * pipeline_seconds(1000)
+    print(f"allowed                {allowed} ({100 * allowed / n:.2f}%)")
     print(f"warned                 {len(warned)} ({100 * len(warned) / n:.2f}%)   -> {args.out / 'warned.tsv'}")
+    print(f"blocked                {len(blocked)} ({100 * len(blocked) / n:.2f}%)   -> {args.out / 'blocked.tsv'}"
+          f"   (target <= 2%: {'OK' if len(blocked) <= 0.02 * n else 'MISSED'})")
+    print(f"warns only 'unknown program' {unknown_only} ({100 * unknown_only / n:.2f}% of commands; target <= 1%: "
+          f"{'OK' if unknown_only <= 0.01 * n else 'MISSED'})")
+    print("top warn causes        " + ", ".join(f"{rule} {count}" for rule, count in warn_causes.most_common(8)))
+    print(f"8,000-stage pipeline   {long_pipeline:.2f} s CPU (target <= 1 s: {'OK' if long_pipeline <= 1 else 'MISSED'});"
+          f" {long_pipeline / short_pipelines:.2f}x eight 1,000-stage pipelines (1.0 = linear)")
     print(f"baseline V2 regexes    {n / base_cpu:,.0f} commands/s (CPU), would block {len(v2_blocked)} "
           f"({100 * len(v2_blocked) / n:.2f}%)")
     print(f"ratio                  commandrisk costs {cpu_total / base_cpu:.1f}x the V2 baseline's CPU per command "

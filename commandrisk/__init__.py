@@ -5,6 +5,7 @@
 'block'
 """
 
+from commandrisk.context import default_context
 from commandrisk.engine import assess
 from commandrisk.models import TECHNIQUES, Assessment, Category, Context, Finding, Verdict
 from commandrisk.policy import Policy, PolicyError, load_policy, parse_policy
@@ -21,6 +22,7 @@ __all__ = [
     "Verdict",
     "assess",
     "assess_prompt",
+    "default_context",
     "load_policy",
     "parse_policy",
 ]

@@ -1,32 +1,37 @@
-"""`assess`: parse a command, run the rules, apply the policy, explain the verdict."""
+"""`assess`: normalize, parse once, run the destructive-case rules and the capability judge, apply the policy,
+explain the verdict. Only what is understood is allowed; whatever cannot be analysed is blocked."""
 
 from __future__ import annotations
 
 import posixpath
 
-from commandrisk import explain
+from commandrisk import capabilities, explain
 from commandrisk.hits import Hit
 from commandrisk.models import TECHNIQUES, Assessment, Category, Context, Verdict
+from commandrisk.normalize import MAX_INPUT, Normalized, normalize
 from commandrisk.paths import Frame
 from commandrisk.policy import Policy, load_policy
 from commandrisk.rules import evaluate
-from commandrisk.walker import RISKY_TOKEN_RE, Scan, SimpleCommand, scan_source
-
-MAX_INPUT = 200_000
+from commandrisk.walker import SYSTEM_BIN_DIRS, Scan, SimpleCommand, scan_source
 
 
 def assess(command: str, context: Context | None = None, policy: Policy | None = None) -> Assessment:
-    """Judge one shell command line (or script). Never raises for str input."""
+    """Judge one shell command line (or script). Never raises for str input; fails closed (block)."""
     policy = policy or load_policy()
     try:
         return _assess(command, context or Context(), policy)
     except RecursionError:
-        hit = Hit(Category.UNPARSED, "guard.too_deeply_nested", Verdict.WARN, 60,
-                  "nested too deeply to analyse", command[:80])
+        hit = Hit(Category.UNPARSED, "guard.too_deeply_nested", Verdict.BLOCK, 75,
+                  "nested too deeply to analyse, so it is blocked (fail closed)", _preview(command))
     except Exception as exc:  # noqa: BLE001 - fail closed on any analysis bug
-        hit = Hit(Category.UNPARSED, "guard.internal_error", Verdict.WARN, 60,
-                  f"could not be analysed ({type(exc).__name__})", command[:80])
+        hit = Hit(Category.UNPARSED, "guard.internal_error", Verdict.BLOCK, 75,
+                  f"could not be analysed ({type(exc).__name__}), so it is blocked (fail closed)", _preview(command))
     return _result(command, [hit], 0)
+
+
+def _preview(command: str) -> str:
+    """A short, printable start of the input for messages."""
+    return normalize(command[:80]).text
 
 
 def frame_for(context: Context, policy: Policy) -> Frame:
@@ -40,16 +45,32 @@ def frame_for(context: Context, policy: Policy) -> Frame:
 
 
 def _assess(command: str, context: Context, policy: Policy) -> Assessment:
-    text = command if len(command) <= MAX_INPUT else command[:MAX_INPUT]
+    normalized = normalize(command)
     frame = frame_for(context, policy)
-    scan = scan_source(text, frame)
-    pairs = evaluate(scan)
+    scan = scan_source(normalized.text, frame)
+    pairs = evaluate(scan) + capabilities.judge(scan, policy)
     hits = _apply_policy(pairs, scan, policy)
-    hits.extend(_parse_failures(scan, text, hits))
-    if len(command) > MAX_INPUT:
-        hits.append(Hit(Category.UNPARSED, "guard.input_truncated", Verdict.WARN, 40,
-                        f"only the first {MAX_INPUT} characters were inspected", command[:80]))
+    hits.extend(_parse_failures(scan))
+    hits.extend(_input_findings(normalized))
     return _result(command, hits, len([c for c in scan.commands if c.argv]))
+
+
+def _input_findings(normalized: Normalized) -> list[Hit]:
+    """What normalizing the input changed: NUL bytes (which Bash drops), invalid Unicode, the length cap."""
+    hits = []
+    preview = normalized.text[:80]
+    if normalized.nul_bytes:
+        hits.append(Hit(Category.OBFUSCATION, "input.nul_bytes", Verdict.WARN, 55,
+                        f"contains {normalized.nul_bytes} NUL byte(s), which Bash drops; judged without them",
+                        preview, None, "T1027"))
+    if normalized.invalid_characters:
+        hits.append(Hit(Category.UNPARSED, "input.invalid_unicode", Verdict.WARN, 45,
+                        f"contains {normalized.invalid_characters} invalid character(s) (lone surrogates)", preview))
+    if normalized.truncated:
+        hits.append(Hit(Category.UNPARSED, "input.too_long", Verdict.BLOCK, 75,
+                        f"longer than {MAX_INPUT} characters; blocked without full inspection (fail closed)",
+                        preview))
+    return hits
 
 
 def _apply_policy(pairs: list[tuple[SimpleCommand | None, Hit]], scan: Scan, policy: Policy) -> list[Hit]:
@@ -60,7 +81,7 @@ def _apply_policy(pairs: list[tuple[SimpleCommand | None, Hit]], scan: Scan, pol
     for cmd in scan.commands if has_rules else ():
         if not cmd.argv:
             continue
-        decision = policy.decide([cmd.name, *cmd.args], cmd.wrappers)
+        decision = policy.decide([_policy_name(cmd), *cmd.args], cmd.wrappers)
         decisions[id(cmd)] = decision
         if decision and decision[0] == "deny":
             hits.append(Hit(Category.POLICY, "policy.deny", Verdict.BLOCK, 90,
@@ -82,17 +103,23 @@ def _apply_policy(pairs: list[tuple[SimpleCommand | None, Hit]], scan: Scan, pol
     return hits
 
 
-def _parse_failures(scan: Scan, text: str, hits: list[Hit]) -> list[Hit]:
-    """Fail closed: input that did not parse cleanly and carries a risky token is at least warn."""
-    if not scan.parse_errors or any(h.verdict != Verdict.ALLOW for h in hits):
+def _policy_name(cmd: SimpleCommand) -> str:
+    """The name policy rules match: the utility's name, or the path as written for a program outside system dirs."""
+    program = cmd.argv[0]
+    if "/" not in program or posixpath.dirname(posixpath.normpath(program)).strip("/") in SYSTEM_BIN_DIRS:
+        return cmd.name
+    return program
+
+
+def _parse_failures(scan: Scan) -> list[Hit]:
+    """Fail closed: input that does not parse as shell is never allowed."""
+    if not scan.parse_errors:
         return []
     source, outer = scan.parse_errors[0]
     fragment = source.decode("utf-8", "replace")
-    if not RISKY_TOKEN_RE.search(fragment):
-        return []
     span = outer[0] if outer else None
-    return [Hit(Category.UNPARSED, "unparsed.risky_token", Verdict.WARN, 45,
-                "does not parse as valid shell and contains risky words", fragment[:80].strip(), span)]
+    return [Hit(Category.UNPARSED, "unparsed.syntax_error", Verdict.WARN, 45,
+                "does not parse as valid shell, so what it runs is unknown", fragment[:80].strip(), span)]
 
 
 def _result(command: str, hits: list[Hit], commands: int) -> Assessment:

@@ -37,6 +37,10 @@ class Category(str, Enum):
     DESTRUCTIVE_INFRA = "destructive_container_cloud_vcs"
     OBFUSCATION = "obfuscation"
     PROMPT_INJECTION = "prompt_injection"
+    UNKNOWN_PROGRAM = "unknown_program"
+    UNTRUSTED_EXECUTION = "untrusted_execution"
+    PACKAGE_INSTALL = "package_install"
+    OUTSIDE_WORKSPACE = "outside_workspace"
     UNPARSED = "unparsed"
     POLICY = "policy"
 
@@ -56,6 +60,10 @@ TECHNIQUES: dict[Category, str] = {
     Category.DESTRUCTIVE_INFRA: "T1485",
     Category.OBFUSCATION: "T1027",
     Category.PROMPT_INJECTION: "T1059",
+    Category.UNKNOWN_PROGRAM: "T1059",
+    Category.UNTRUSTED_EXECUTION: "T1204.002",
+    Category.PACKAGE_INSTALL: "T1195.002",
+    Category.OUTSIDE_WORKSPACE: "T1565.001",
     Category.UNPARSED: "T1027",
     Category.POLICY: "T1059",
 }

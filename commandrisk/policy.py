@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from commandrisk.catalogue import Capability
 from commandrisk.models import Category
 
 Action = Literal["default", "allow", "warn", "block"]
@@ -57,11 +58,27 @@ class Policy(BaseModel):
         default_factory=dict, description="default = the rule's own verdict; allow/warn/block override it"
     )
     rules: PrefixRules = Field(default_factory=PrefixRules)
+    capabilities: dict[Capability, Literal["allow", "warn", "block"]] = Field(
+        default_factory=dict, description="verdict for running a program with this capability (missing = warn)"
+    )
+    workspace_programs: list[str] = Field(
+        default_factory=list, description="globs of workspace paths that may run as programs (`./gradlew`)"
+    )
+    git_remotes: list[str] = Field(default_factory=list, description="remotes `git push` may reach without asking")
     _split_rules: dict[str, list[tuple[str, ...]]] | None = PrivateAttr(default=None)
 
     def action(self, category: Category) -> Action:
         """The configured action for a category."""
         return self.categories.get(category, "default")
+
+    def capability_verdict(self, capability: Capability) -> str:
+        """allow, warn or block for running a program with `capability`; unlisted capabilities ask."""
+        return self.capabilities.get(capability, "warn")
+
+    def allows_workspace_program(self, path: str) -> bool:
+        """True when the workspace-relative `path` matches a `workspace_programs` glob."""
+        path = path[2:] if path.startswith("./") else path
+        return any(fnmatch.fnmatchcase(path, p[2:] if p.startswith("./") else p) for p in self.workspace_programs)
 
     def decide(self, argv: list[str], wrappers: list[str]) -> tuple[Decision, str] | None:
         """The strongest prefix rule matching a command (with its wrappers), or None."""

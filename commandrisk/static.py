@@ -11,7 +11,6 @@ from commandrisk.paths import DYN
 from commandrisk.words import decode_ansi_c
 
 MAX_TEXT = 100_000
-DECODERS = frozenset({"base64", "base32", "xxd", "rev", "tr", "openssl", "basenc", "uudecode", "gunzip", "zcat"})
 _PRINTF_SPEC_RE = re.compile(r"%(?:%|[-+ #0]*\d*(?:\.\d+)?[sbdqcixXoeEfgG])")
 
 

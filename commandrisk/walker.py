@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import tree_sitter_bash
@@ -18,8 +19,9 @@ from commandrisk.words import DEFAULT_VARIABLES, SPLIT, SUBSTITUTION_TYPES, Reso
 from commandrisk.wrappers import Unwrapped, basename, unwrap
 
 MAX_DEPTH = 6
-MAX_COMMANDS = 2000
+MAX_COMMANDS = 1000
 MAX_LOOP_ITEMS = 4
+SYSTEM_BIN_DIRS = frozenset({"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"})
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox"})
 DYNAMIC_STAND_IN = "$__commandrisk_dynamic"
 _LANGUAGE = Language(tree_sitter_bash.language())
@@ -74,6 +76,7 @@ class SimpleCommand:
     stage: int = 0
     function: str | None = None
     background: bool = False
+    loop: str | None = None
     root_shell: bool = False
     nested: bool = False
     raw_name: Word | None = None
@@ -103,12 +106,29 @@ class SimpleCommand:
             return []
         return [c for stage in self.pipeline[self.stage + 1:] for c in stage]
 
+    def downstream_where(self, predicate: Callable[[SimpleCommand], bool]) -> list[SimpleCommand]:
+        """Later-stage commands satisfying `predicate`; the pipeline is scanned once per predicate, so data-flow
+        rules stay linear in the pipeline's length."""
+        if not self.pipeline:
+            return []
+        cache = self.walk.sink.flow_cache if self.walk is not None else {}
+        return [c for stage, c in _matching(cache, self.pipeline, predicate) if stage > self.stage]
+
     def word_commands(self) -> list[SimpleCommand]:
         """Commands run inside this command's substitutions (`$(...)`, `<(...)`, here-strings)."""
         words = [w for w in self.words if w] + [r.word for r in self.redirects if r.word]
         if self.stdin_word:
             words.append(self.stdin_word)
         return [c for w in words for c in w.commands]
+
+
+def _matching(cache: dict[tuple[int, int], Any], pipeline: list[list[SimpleCommand]],
+              predicate: Callable[[SimpleCommand], bool]) -> list[tuple[int, SimpleCommand]]:
+    """(stage, command) for every command of `pipeline` satisfying `predicate`, computed once per scan."""
+    key = (id(pipeline), id(predicate))
+    if key not in cache:
+        cache[key] = (pipeline, [(i, c) for i, stage in enumerate(pipeline) for c in stage if predicate(c)])
+    return cache[key][1]
 
 
 @dataclass
@@ -119,10 +139,11 @@ class State:
     variables: dict[str, str]
     function: str | None = None
     background: bool = False
+    loop: str | None = None
 
     def copy(self) -> State:
         """Independent copy for a subshell or a substitution."""
-        return State(self.cwd, dict(self.variables), self.function, self.background)
+        return State(self.cwd, dict(self.variables), self.function, self.background, self.loop)
 
 
 class Walk:
@@ -136,7 +157,6 @@ class Walk:
         self.depth = depth
         self.origin = origin
         self.outer = outer
-        self.sub_level = 0
 
     def run(self, state: State) -> None:
         """Parse and walk the whole source."""
@@ -171,6 +191,8 @@ class Walk:
             self.function(node, state)
         elif kind == "for_statement":
             self.for_loop(node, state)
+        elif kind in ("while_statement", "c_style_for_statement"):
+            self.loop(node, state)
         elif kind in ("variable_assignment", "variable_assignments", "declaration_command", "unset_command"):
             self.assignment(node, state)
         elif kind in SUBSTITUTION_TYPES:
@@ -233,6 +255,13 @@ class Walk:
             if body is not None:
                 self.visit(body, state)
 
+    def loop(self, node: Node, state: State) -> None:
+        """`while COND; do ...; done` and `for ((;;))`: the body runs in a loop, endless when COND is constant."""
+        inner = state.copy()
+        inner.loop = "endless" if _endless(node) else "bounded"
+        self.sequence(node, inner)
+        state.cwd = inner.cwd
+
     def function(self, node: Node, state: State) -> None:
         """Walk a function body; remember the function name for recursion checks."""
         name_node = node.child_by_field_name("name")
@@ -245,12 +274,10 @@ class Walk:
     def substitution(self, node: Node, state: State) -> list[SimpleCommand]:
         """Walk the commands inside `$(...)`, backticks or `<(...)`."""
         before = len(self.sink.commands)
-        self.sub_level += 1
         inner = state.copy()
         inner.background = False
         for child in node.named_children:
             self.visit(child, inner)
-        self.sub_level -= 1
         made = self.sink.commands[before:]
         for cmd in made:
             cmd.nested = True
@@ -283,8 +310,6 @@ class Walk:
             output = static.run(argv, stdin)
             if output is None:
                 return None
-        if output is not None and output.decoded:
-            self.sink.computed_texts.append(output)
         return output
 
     def assignment(self, node: Node, state: State) -> None:
@@ -407,11 +432,11 @@ class Walk:
                 return
             stdin = static.Output(cmd.stdin_text, False) if cmd.stdin_text is not None else output
             output = static.run(cmd.argv, stdin)
-            if output is not None and output.decoded:
-                self.sink.computed_texts.append(output)
 
     def command(self, node: Node | None, state: State, redirect_nodes: list[Node], span_node: Node | None = None) -> None:
         """Resolve one simple command, unwrap it, record it, and walk any script it runs."""
+        if self.sink.truncated:
+            return
         resolver = self.resolver(state)
         argv: list[str] = []
         words: list[Word | None] = []
@@ -489,10 +514,14 @@ class Walk:
         return Redirect(op, word.text.replace(SPLIT, " ") if word else "", fd, word)
 
     def add(self, cmd: SimpleCommand, state: State) -> None:
-        """Record a command with the walk's context."""
+        """Record a command with the walk's context; past the cap, note the truncation instead."""
+        if len(self.sink.commands) >= MAX_COMMANDS:
+            self.sink.truncated = True
+            return
         cmd.walk = self
         cmd.function = state.function
         cmd.background = state.background
+        cmd.loop = state.loop
         self.sink.commands.append(cmd)
 
     def track_cd(self, cmd: SimpleCommand, state: State) -> None:
@@ -565,9 +594,9 @@ class Scan:
     commands: list[SimpleCommand] = field(default_factory=list)
     parse_errors: list[tuple[bytes, Any]] = field(default_factory=list)
     too_deep: list[tuple[tuple[int, int], str]] = field(default_factory=list)
-    computed_texts: list[static.Output] = field(default_factory=list)
     truncated: bool = False
     notes: list[Hit] = field(default_factory=list)
+    flow_cache: dict[tuple[int, int], Any] = field(default_factory=dict)
 
 
 _HEREDOC_PARTS = frozenset({"heredoc_start", "heredoc_body", "heredoc_end", "heredoc_content"})
@@ -580,13 +609,28 @@ def scan_source(source: str, frame: Frame, depth: int = 0) -> Scan:
     origin = "direct" if depth == 0 else "inline"
     Walk(source.encode("utf-8", "surrogateescape"), frame, result, depth, origin).run(state)
     if result.truncated:
-        result.notes.append(Hit(Category.UNPARSED, "walk.too_many_commands", Verdict.WARN, 45,
-                                f"more than {MAX_COMMANDS} commands; the rest was not inspected", source[:80]))
+        result.notes.append(Hit(Category.UNPARSED, "walk.too_many_commands", Verdict.BLOCK, 75,
+                                f"more than {MAX_COMMANDS} commands; blocked without full inspection (fail closed)",
+                                source[:80]))
     for span, snippet in result.too_deep[:1]:
-        result.notes.append(Hit(Category.OBFUSCATION, "walk.nesting_too_deep", Verdict.WARN, 55,
-                                f"scripts nested more than {MAX_DEPTH} levels deep were not inspected",
-                                snippet, span))
+        result.notes.append(Hit(Category.OBFUSCATION, "walk.nesting_too_deep", Verdict.BLOCK, 75,
+                                f"scripts nested more than {MAX_DEPTH} levels deep; blocked without inspection "
+                                "(fail closed)", snippet, span))
     return result
+
+
+ENDLESS_CONDITIONS = frozenset({":", "true", "[ 1 ]", "((1))", "(( 1 ))", "[[ 1 ]]", "/bin/true", "test 1"})
+
+
+def _endless(node: Node) -> bool:
+    """A `while` whose condition is always true, an `until false`, or a `for ((;;))`."""
+    text = node.text.decode("utf-8", "replace")
+    if node.type == "c_style_for_statement":
+        return text.replace(" ", "").startswith("for((;;")
+    condition = node.child_by_field_name("condition")
+    words = condition.text.decode("utf-8", "replace").strip().rstrip(";").strip() if condition is not None else ""
+    keyword = node.children[0].type if node.children else "while"
+    return words in ENDLESS_CONDITIONS if keyword == "while" else words in ("false", "/bin/false", "[ 0 = 1 ]")
 
 
 def _merge_adjacent(

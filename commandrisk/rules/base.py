@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from commandrisk.hits import Hit
 from commandrisk.models import Category, Verdict
 from commandrisk.paths import DYN, Place
-from commandrisk.walker import SHELLS, Scan, SimpleCommand
+from commandrisk.walker import Scan, SimpleCommand
 
 Rule = Callable[[SimpleCommand, Scan], Iterable[Hit]]
 BY_NAME: dict[str, list[Rule]] = defaultdict(list)
@@ -25,8 +25,6 @@ DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-download", "lwp
 NETWORK_SINKS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet",
                            "ssh", "scp", "sftp", "ftp", "tftp", "mail", "mailx", "sendmail", "mutt", "rsync",
                            "openssl", "http", "https", "xh", "aws", "gsutil", "rclone", "smbclient", "s3cmd"})
-DECODERS = frozenset({"base64", "base32", "xxd", "rev", "openssl", "basenc", "uudecode", "gunzip", "zcat", "gzip",
-                      "bzip2", "xz", "unxz", "bunzip2", "tr", "perl", "python", "python3", "printf"})
 
 
 def on(*names: str) -> Callable[[Rule], Rule]:
@@ -107,10 +105,6 @@ def place(cmd: SimpleCommand, scan: Scan, text: str) -> Place:
     return scan.frame.place(text, cmd.cwd)
 
 
-def is_shell_like(cmd: SimpleCommand) -> bool:
-    """A shell or interpreter that could run code it receives."""
-    return cmd.name in SHELLS or cmd.name in INTERPRETERS or cmd.name in ("eval", "source", ".", "exec")
-
 
 def interpreter_family(name: str) -> str | None:
     """Normalise `python3.11` -> `python`, `nodejs` -> `node`."""
@@ -157,10 +151,6 @@ def writes(cmd: SimpleCommand) -> Iterator[tuple[str, str]]:
         for target in parse_args(args, frozenset({"-s", "-r", "--size", "--reference"})).positionals:
             yield target, "overwrite"
 
-
-def upstream_names(cmd: SimpleCommand) -> set[str]:
-    """Names of the commands whose output flows into `cmd` (pipeline, wrappers included)."""
-    return {c.name for c in cmd.upstream()}
 
 
 def downloads(commands: Iterable[SimpleCommand]) -> bool:

@@ -155,10 +155,10 @@ def secret_output(cmd: SimpleCommand) -> str | None:
 def credential_access(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """Sensitive data reaching a network sink (block or warn); reading password hashes (block) or keys (warn)."""
     sources = sources_read(cmd, scan)
-    if not sources and not network_sink(cmd) and not cmd.downstream():
+    if not sources and not network_sink(cmd):
         return
     here = network_sink(cmd) and cmd.name != "ssh"
-    sinks = ([cmd] if here else []) + [c for c in cmd.downstream() if sends_stdin(c)]
+    sinks = ([cmd] if here else []) + cmd.downstream_where(sends_stdin)
     for source in sources:
         verdict = max((_exfil_verdict(source, s) for s in sinks), key=_severity, default=None)
         if verdict is not None:

@@ -47,7 +47,7 @@ def _runs_stdin(cmd: SimpleCommand) -> bool:
 @every
 def piped_into_interpreter(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """`curl URL | sh`, `wget -O- URL | sudo bash`, `curl URL | base64 -d | python`."""
-    if not cmd.upstream() or not _runs_stdin(cmd):
+    if not cmd.pipeline or not cmd.stage or not _runs_stdin(cmd):
         return
     upstream = cmd.upstream()
     if downloads(upstream):

@@ -70,7 +70,6 @@ SENSITIVE_WRITES: list[tuple[re.Pattern[str], Category, str, Verdict, Verdict, s
     (re.compile(r"^/(usr/)?(s?bin|lib\d*)/"), TAMPER, "T1554", WARN, WARN, "writes into a system binary directory"),
     (re.compile(r"^/etc/"), TAMPER, "T1565", WARN, WARN, "changes system configuration"),
 ]
-LOG_TRUNCATORS = frozenset({"", "echo", "printf", "cat", "true", ":", "cp", "truncate", "dd", "tee"})
 
 
 @every
@@ -395,7 +394,7 @@ def accounts(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
 @every
 def root_shell(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """`sudo -s`, `sudo -i`, `su`, `sudo su -`: an interactive root shell."""
-    interactive = not cmd.upstream() and cmd.stdin_text is None
+    interactive = not (cmd.pipeline and cmd.stage) and cmd.stdin_text is None
     if interactive and (cmd.root_shell or (
         "sudo" in cmd.wrappers and cmd.name in ("bash", "sh", "zsh", "su") and not cmd.args
     )):
@@ -463,10 +462,53 @@ def timestomp(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
 
 @every
 def fill_disk(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
-    """Endless data into a file (`yes > f`, `cat /dev/zero > f`) or huge allocations."""
+    """Endless data into a file (`yes > f`, `cat /dev/zero > f`) or huge allocations (fallocate, truncate, dd)."""
     endless = cmd.name == "yes" or (cmd.name == "cat" and any(a in ("/dev/zero", "/dev/urandom", "/dev/random")
                                                               for a in cmd.args))
     if endless and any(r.writes and not r.target.startswith("/dev/") for r in cmd.redirects):
         yield hit(cmd, DOS, "dos.fill_disk", WARN, 50, "writes endless data to a file until the disk is full", "T1499.001")
-    if cmd.name == "fallocate" and re.search(r"-l\s*\d+(\.\d+)?[TP]", " ".join(cmd.args)):
-        yield hit(cmd, DOS, "dos.fill_disk", WARN, 50, "allocates terabytes on disk", "T1499.001")
+    size = allocation_bytes(cmd)
+    if size is not None and size >= HUGE_ALLOCATION:
+        yield hit(cmd, DOS, "dos.fill_disk", WARN, 50, f"allocates {size / 2**30:,.0f} GiB on disk", "T1499.001")
+
+
+HUGE_ALLOCATION = 32 * 2**30
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGTPE]?)(i?B?)$", re.I)
+
+
+def parse_size(text: str) -> float | None:
+    """`100G`, `1.5TiB`, `4096` (bytes) -> bytes; None when it is not a size."""
+    match = _SIZE.match(text.strip())
+    if not match:
+        return None
+    power = "KMGTPE".find(match.group(2).upper()) + 1 if match.group(2) else 0
+    return float(match.group(1)) * 1024**power
+
+
+def allocation_bytes(cmd: SimpleCommand) -> float | None:
+    """Bytes a fallocate / truncate / dd invocation reserves or writes, when the words say."""
+    args = cmd.args
+    if cmd.name in ("fallocate", "truncate"):
+        for i, arg in enumerate(args):
+            for flag in ("-l", "-s", "--length=", "--size="):
+                if arg == flag and i + 1 < len(args):
+                    return parse_size(args[i + 1].lstrip("+"))
+                if arg.startswith(flag) and len(arg) > len(flag):
+                    return parse_size(arg[len(flag):].lstrip("+"))
+    if cmd.name == "dd":
+        operands = dict(a.split("=", 1) for a in args if "=" in a)
+        block = parse_size(operands.get("bs", operands.get("obs", "512"))) or 512
+        count = parse_size(operands.get("count", "")) if "count" in operands else None
+        return block * count if count is not None else None
+    return None
+
+
+@every
+def background_loop(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
+    """`while :; do cmd & done`: an endless loop that keeps starting background jobs exhausts the machine."""
+    if cmd.background and cmd.loop == "endless":
+        yield hit(cmd, DOS, "dos.background_loop", BLOCK, 90,
+                  "starts background jobs in an endless loop until the machine runs out of processes", "T1499")
+    elif cmd.background and cmd.loop:
+        yield hit(cmd, DOS, "dos.background_loop", WARN, 50, "starts a background job on every loop iteration",
+                  "T1499")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ def check_command(
 
     Exit status: 0 if everything is allowed, 1 if the worst verdict is warn, 2 if anything is blocked.
     """
-    from commandrisk import Context, PolicyError, assess, load_policy
+    from commandrisk import PolicyError, assess, default_context, load_policy
 
     try:
         loaded = load_policy(policy)
@@ -42,7 +41,7 @@ def check_command(
     except (PolicyError, OSError, UnicodeDecodeError) as error:
         err_console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
-    context = Context(cwd=os.getcwd(), home=os.path.expanduser("~"))
+    context = default_context(loaded)
     worst = 0
     for label, text in inputs:
         result = assess(text, context, loaded)
