@@ -55,12 +55,10 @@ def _command(cmd: SimpleCommand, scan: Scan, policy: Policy, functions: set[str 
     """Findings for one command: its program, wrappers, environment, redirections and invocation."""
     yield from _redirect_hits(cmd, scan)
     yield from _environment_hits(cmd, scan, policy)
+    for layer in cmd.wrapper_argvs:
+        yield from _wrapper_layer(cmd, layer, scan, policy, prepared)
     if not cmd.argv:
         return
-    for name in cmd.wrappers:
-        wrapper = catalogue().get(name)
-        if wrapper is not None:
-            yield from _capability_hits(cmd, {wrapper.capability}, policy, name)
     program = cmd.argv[0]
     if DYN in program or any(c in GLOB_CHARS for c in program):
         yield from _dynamic_program(cmd, scan)
@@ -80,6 +78,20 @@ def _command(cmd: SimpleCommand, scan: Scan, policy: Policy, functions: set[str 
             yield from _embedded_commands(cmd, scan)
             return
     yield from _invocation(cmd, utility, scan, policy, prepared)
+
+
+def _wrapper_layer(cmd: SimpleCommand, layer: list[str], scan: Scan, policy: Policy,
+                   prepared: set[str]) -> Iterator[Hit]:
+    """A wrapper's own words (`sudo -u x`, `ssh -o ProxyCommand=... host`): its capability, options and values;
+    the command or script it wraps is judged as a command of its own."""
+    utility = catalogue().get(posixpath.basename(layer[0]))
+    if utility is None:
+        return
+    inv = read_invocation(utility, layer[1:])
+    yield from _capability_hits(cmd, inv.capabilities, policy, inv.name)
+    for value in inv.values:
+        if value.role not in ("exec", "argv"):
+            yield from _value_hits(cmd, inv, value, scan, policy, prepared)
 
 
 def _hit(cmd: SimpleCommand, category: Category, rule_id: str, verdict: Verdict, risk: int, message: str,
@@ -121,7 +133,10 @@ def _untrusted_code(cmd: SimpleCommand, scan: Scan, policy: Policy, prepared: se
                     verb: str) -> Iterator[Hit]:
     """Code run from a file: allowed workspace entry points pass, temp and just-written files are blocked."""
     shown = place.location.display()
-    if _key(place.location) in prepared:
+    if place.location.parts[:2] in (("dev", "fd"), ("proc", "self")) or shown == "/dev/stdin":
+        yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.generated_code", WARN, 55,
+                   f"{verb} code that another command generates ({shown})")
+    elif _key(place.location) in prepared:
         yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.just_written", BLOCK, 85,
                    f"{verb} {shown}, which this command line just wrote or made executable")
     elif place.kind == "scratch":

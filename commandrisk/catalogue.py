@@ -140,7 +140,7 @@ class Catalogue:
 def parse_family(text: str, name: str) -> Family:
     """Validate one catalogue file; errors name the file and field."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return Family.model_validate(data)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -32,12 +32,18 @@ def worst_matches(pattern: str, frame: Frame, cwd: Location | None) -> list[str]
     target = frame.locate(pattern, cwd)
     if target is None:
         return []
-    matches = []
+    return [word for word, candidate in _candidates(frame) if _glob_match(target, candidate)]
+
+
+@lru_cache(maxsize=64)
+def _candidates(frame: Frame) -> tuple[tuple[str, Location], ...]:
+    """Each sensitive path as a word and as a location in `frame`."""
+    found = []
     for path in sensitive_paths():
         candidate = frame.locate(path, None if path.startswith(("/", "~")) else frame.workspace)
-        if candidate is not None and _glob_match(target, candidate):
-            matches.append(path if not path.startswith("./") else candidate.display())
-    return matches
+        if candidate is not None:
+            found.append((path if not path.startswith("./") else candidate.display(), candidate))
+    return tuple(found)
 
 
 def _glob_match(pattern: Location, path: Location) -> bool:

@@ -68,6 +68,7 @@ class SimpleCommand:
     origin: str = "direct"
     depth: int = 0
     wrappers: list[str] = field(default_factory=list)
+    wrapper_argvs: list[list[str]] = field(default_factory=list)
     assignments: dict[str, str] = field(default_factory=dict)
     redirects: list[Redirect] = field(default_factory=list)
     stdin_text: str | None = None
@@ -486,7 +487,7 @@ class Walk:
         cmd = SimpleCommand(
             effective, words[unwrapped.index:] if unwrapped.argv is argv else [None] * len(effective),
             span, snippet, state.cwd, origin=self.origin, depth=self.depth, wrappers=unwrapped.wrappers,
-            assignments=assignments, redirects=redirects, stdin_text=stdin_text, stdin_word=stdin_word,
+            wrapper_argvs=unwrapped.layers, assignments=assignments, redirects=redirects, stdin_text=stdin_text, stdin_word=stdin_word,
             root_shell=unwrapped.root_shell, raw_name=raw_name,
         )
         if unwrapped.xargs_slot is not None:
@@ -579,7 +580,8 @@ class Walk:
         effective = unwrapped.argv[unwrapped.index:]
         cmd = SimpleCommand(effective, [None] * len(effective), parent.span, parent.snippet, state.cwd,
                             origin="exec" if parent.origin == "direct" else parent.origin, depth=self.depth,
-                            wrappers=unwrapped.wrappers, root_shell=unwrapped.root_shell)
+                            wrappers=unwrapped.wrappers, wrapper_argvs=unwrapped.layers,
+                            root_shell=unwrapped.root_shell)
         self.add(cmd, state)
         for script in unwrapped.scripts:
             self.inline(script, state, cmd, self.origin_for(cmd))

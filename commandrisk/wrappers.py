@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from commandrisk.catalogue import catalogue
 from commandrisk.paths import DYN
 
 
@@ -15,58 +17,20 @@ class Spec:
     positionals: int = 0
     script_flag: str | None = None
     joins_rest: bool = False
+    root: bool = False
+    remote: bool = False
+    script_only: bool = False
 
 
-def _spec(valued: str = "", positionals: int = 0, script_flag: str | None = None, joins_rest: bool = False) -> Spec:
-    return Spec(frozenset(valued.split()), positionals, script_flag, joins_rest)
-
-
-WRAPPERS: dict[str, Spec] = {
-    "sudo": _spec("-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt --chdir --role --type "
-                  "--other-user --close-from --command-timeout"),
-    "doas": _spec("-u -C"),
-    "pkexec": _spec("--user"),
-    "env": _spec("-u --unset -C --chdir"),
-    "nohup": _spec(),
-    "setsid": _spec(),
-    "time": _spec("-f -o --format --output"),
-    "builtin": _spec(),
-    "exec": _spec("-a"),
-    "stdbuf": _spec("-i -o -e --input --output --error"),
-    "nice": _spec("-n --adjustment"),
-    "ionice": _spec("-c -n -p -P -u --class --classdata"),
-    "chrt": _spec(positionals=1),
-    "taskset": _spec("-c", positionals=1),
-    "timeout": _spec("-s -k --signal --kill-after", positionals=1),
-    "gtimeout": _spec("-s -k --signal --kill-after", positionals=1),
-    "unbuffer": _spec(),
-    "catchsegv": _spec(),
-    "chroot": _spec("--userspec --groups", positionals=1),
-    "flock": _spec("-w -E --timeout --conflict-exit-code", positionals=1, script_flag="-c"),
-    "runuser": _spec("-u -g -G --user --group", script_flag="-c"),
-    "su": _spec("-s -g -G --shell --group", script_flag="-c"),
-    "sg": _spec(positionals=1, script_flag="-c"),
-    "script": _spec("-t -T -I -O -B -E", script_flag="-c"),
-    "xargs": _spec("-I -n -P -d -E -L -s -a --max-args --max-procs --delimiter --eof --max-lines "
-                   "--max-chars --arg-file --replace"),
-    "watch": _spec("-n -d --interval --differences -q --equexit", joins_rest=True),
-    "ssh": _spec("-p -i -l -o -F -L -R -D -J -b -c -e -m -O -Q -S -W -w -E -B", positionals=1, joins_rest=True),
-    "sshpass": _spec("-p -f -d -e -P"),
-    "strace": _spec("-o -e -p -s -u -E -I -P -S -a -b -O -X"),
-    "ltrace": _spec("-o -e -p -s -u -n"),
-    "busybox": _spec(),
-    "fakeroot": _spec(),
-    "faketime": _spec(positionals=1),
-    "firejail": _spec(),
-    "torsocks": _spec(),
-    "proxychains": _spec("-f"),
-    "proxychains4": _spec("-f"),
-    "unshare": _spec("-S -G --setuid --setgid --root --wd"),
-    "command": _spec(),
-    "caffeinate": _spec("-t -w"),
-}
-ROOT_WRAPPERS = frozenset({"sudo", "doas", "pkexec", "su", "runuser"})
-SCRIPT_ONLY = frozenset({"su", "sg", "script"})
+@lru_cache(maxsize=1)
+def wrapper_specs() -> dict[str, Spec]:
+    """How each catalogued wrapper's own words end (`commandrisk/catalogue/`, entries with a `wrapper:` block)."""
+    specs = {}
+    for name, utility in catalogue().wrappers().items():
+        wrapper = utility.wrapper
+        specs[name] = Spec(frozenset(utility.options), wrapper.positionals, wrapper.script_flag, wrapper.joins_rest,
+                           wrapper.root, wrapper.remote, wrapper.script_only)
+    return specs
 
 
 @dataclass
@@ -80,6 +44,7 @@ class Unwrapped:
     remote: bool = False
     root_shell: bool = False
     xargs_slot: int | None = None
+    layers: list[list[str]] = field(default_factory=list)
 
 
 def basename(word: str) -> str:
@@ -95,15 +60,17 @@ def unwrap(argv: list[str], max_layers: int = 8) -> Unwrapped:
         if start >= len(argv):
             break
         name = basename(argv[start])
-        spec = WRAPPERS.get(name)
+        spec = wrapper_specs().get(name)
         if spec is None or (name == "command" and _command_is_lookup(argv[start + 1:])):
             break
         result.wrappers.append(name)
-        if name in SCRIPT_ONLY:
+        if spec.script_only:
+            result.layers.append(list(argv[start:]))
             _script_only(argv[start + 1:], spec, result)
             start = len(argv)
             break
         nxt, flags, script = _skip(argv, start + 1, spec, name)
+        result.layers.append(list(argv[start:nxt]) if script is None else list(argv[start:]))
         if script is not None:
             result.scripts.append(script)
             start = len(argv)
@@ -123,12 +90,13 @@ def unwrap(argv: list[str], max_layers: int = 8) -> Unwrapped:
         if spec.joins_rest:
             if nxt < len(argv):
                 result.scripts.append(" ".join(argv[nxt:]))
-            result.remote = result.remote or name == "ssh"
+            result.remote = result.remote or spec.remote
             start = len(argv)
             break
         if nxt >= len(argv):
-            result.root_shell = name in ROOT_WRAPPERS and bool(flags & {"-s", "-i", "--shell", "--login"})
+            result.root_shell = spec.root and bool(flags & {"-s", "-i", "--shell", "--login"})
             result.wrappers.pop()
+            result.layers.pop()
             break
         start = nxt
     result.index = start
@@ -142,7 +110,7 @@ def _script_only(args: list[str], spec: Spec, result: Unwrapped) -> None:
             result.scripts.append(args[i + 1])
             return
     users = [a for a in args if not a.startswith("-")]
-    result.root_shell = result.wrappers[-1] == "su" and (not users or users[0] == "root")
+    result.root_shell = spec.root and (not users or users[0] == "root")
 
 
 def _command_is_lookup(args: list[str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,15 +27,45 @@ from commandrisk import (
 DATA = Path(__file__).parent / "data" / "commandrisk"
 ATTACKS = yaml.safe_load((DATA / "attacks.yaml").read_text(encoding="utf-8"))
 BENIGN = yaml.safe_load((DATA / "benign.yaml").read_text(encoding="utf-8"))
-ATTACK_CATEGORIES = {c for c in Category if c not in (Category.PROMPT_INJECTION, Category.UNPARSED, Category.POLICY)}
+ASKS = yaml.safe_load((DATA / "asks.yaml").read_text(encoding="utf-8"))
+ATTACK_CATEGORIES = {c for c in Category if c not in (Category.PROMPT_INJECTION, Category.POLICY)}
+EVERYDAY_FAMILIES = {"git", "build_test", "docker", "kubectl", "file_work", "inspection", "text", "near_miss",
+                     "network_read"}
+
+
+def _families(rows: list[dict], default: str) -> Counter[str]:
+    return Counter(row.get("family", row.get("category", default)) for row in rows)
 
 
 def test_suites_are_large_and_cover_every_category() -> None:
-    assert len(ATTACKS) >= 150
-    assert len(BENIGN) >= 80
+    assert len(ATTACKS) >= 250
+    assert len(BENIGN) >= 200
     assert {Category(row["category"]) for row in ATTACKS} == ATTACK_CATEGORIES
     assert all(row["verdict"] in ("warn", "block") for row in ATTACKS)
-    assert len({row["command"] for row in ATTACKS + BENIGN}) == len(ATTACKS) + len(BENIGN)
+    rows = ATTACKS + BENIGN + ASKS
+    assert len({row["command"] for row in rows}) == len(rows)
+
+
+def test_suites_grow_by_families() -> None:
+    attack_families = _families(ATTACKS, "")
+    assert all(count >= 3 for count in attack_families.values()), attack_families
+    everyday = _families(BENIGN, "near_miss")
+    assert EVERYDAY_FAMILIES <= set(everyday)
+    assert all(everyday[name] >= 10 for name in EVERYDAY_FAMILIES), everyday
+
+
+def test_suite_goals_no_attack_allowed_and_everyday_allowed() -> None:
+    allowed_attacks = [row["command"] for row in ATTACKS if assess(row["command"]).verdict is Verdict.ALLOW]
+    assert allowed_attacks == []
+    allowed = sum(assess(row["command"]).verdict is Verdict.ALLOW for row in BENIGN)
+    assert allowed / len(BENIGN) >= 0.97
+
+
+@pytest.mark.parametrize("row", ASKS, ids=[r["command"][:60] for r in ASKS])
+def test_everyday_commands_that_ask_say_why(row: dict) -> None:
+    result = assess(row["command"])
+    assert result.verdict.value == row["verdict"], result.explanation
+    assert row["category"] in {f.category.value for f in result.findings}, result.explanation
 
 
 @pytest.mark.parametrize("row", ATTACKS, ids=[r["command"][:60] for r in ATTACKS])
