@@ -425,6 +425,8 @@ def _push_target(cmd: SimpleCommand, inv: Invocation, value: Value, policy: Poli
 
 def _glob_variants(cmd: SimpleCommand, inv: Invocation, scan: Scan) -> Iterator[Hit]:
     """A glob operand is judged as the worst sensitive path it could match (`cat /e?c/pass*`)."""
+    if not any(DYN in a or "*" in a or "?" in a or "[" in a for a in cmd.argv[1:]):
+        return
     for i, word in enumerate(cmd.argv[1:], start=1):
         if not any(c in GLOB_CHARS for c in word):
             source = cmd.words[i] if i < len(cmd.words) else None

@@ -18,6 +18,8 @@ from commandrisk.paths import DYN
 from commandrisk.walker import Scan, SimpleCommand
 
 WARN, BLOCK = Verdict.WARN, Verdict.BLOCK
+SHELL_LANGUAGES = frozenset({"sh", "bash", "zsh", "ksh", "shell"})
+"""Shell code is walked as a nested script by the walker itself (`sh -c`, `eval`, heredocs)."""
 LANGUAGE_ALIASES = {"python2": "python", "python3": "python", "nodejs": "node", "js": "node", "deno": "node",
                     "bun": "node", "gawk": "awk", "mawk": "awk", "nawk": "awk", "luajit": "lua"}
 
@@ -40,6 +42,8 @@ def _read_only_words() -> dict[str, frozenset[str]]:
 def judge(text: str, language: str, cmd: SimpleCommand, scan: Scan) -> list[Hit]:
     """Findings for program `text` in `language`, pointed at `cmd`."""
     language = LANGUAGE_ALIASES.get(language, language)
+    if language in SHELL_LANGUAGES:
+        return []
     if DYN in text:
         return [_hit(cmd, Category.OBFUSCATION, "code.dynamic", WARN, 55,
                      f"runs {language} code that is only known at run time")]
@@ -49,6 +53,8 @@ def judge(text: str, language: str, cmd: SimpleCommand, scan: Scan) -> list[Hit]
         return list(_sed(text, cmd, scan))
     if language == "awk":
         return list(_awk(text, cmd, scan))
+    if language == "jq":
+        return list(_jq(text, cmd))
     return list(_read_only(text, language, cmd))
 
 
@@ -338,6 +344,16 @@ def _awk(text: str, cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
         if place.kind not in ("workspace", "scratch"):
             yield _hit(cmd, Category.OUTSIDE_WORKSPACE, "awk.write", WARN, 50,
                        f"awk writes {place.describe()}, outside the workspace")
+
+
+JQ_ENVIRONMENT = re.compile(r"\$ENV\b|\benv\b|\$__loc__|\binput_filename\b")
+
+
+def _jq(text: str, cmd: SimpleCommand) -> Iterator[Hit]:
+    """jq filters only transform their input; reading the environment (`env`, `$ENV`) can leak secrets."""
+    if JQ_ENVIRONMENT.search(STRINGS.sub('""', text)):
+        yield _hit(cmd, Category.CREDENTIAL_ACCESS, "jq.environment", WARN, 45,
+                   "jq reads the environment (tokens, keys)", "T1552.001")
 
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -169,7 +169,7 @@ def _assign_operands(inv: Invocation, operands: list[tuple[int, str]]) -> None:
     if any(v.role in CODE_ROLES for v in inv.values):
         while len(roles) > 1 and roles[0] in CODE_ROLES:
             roles.pop(0)
-    renamed = {role for flag in inv.flags for b in inv.chain for f, role in b.flag_roles.items() if f == flag}
+    renamed = {b.flag_roles[flag] for b in inv.chain if b.flag_roles for flag in inv.flags if flag in b.flag_roles}
     for position, (index, text) in enumerate(operands):
         role = roles[min(position, len(roles) - 1)]
         if behaviour.last_operand and len(operands) >= 2 and position == len(operands) - 1:

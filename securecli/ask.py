@@ -251,7 +251,7 @@ def _reasons(assessment) -> str:
 
 def ask(request: str, backend) -> AskResult:
     """Guard, generate, extract, guard and explain one request."""
-    from commandrisk import assess, assess_prompt
+    from commandrisk import assess, assess_prompt, default_context
     from eval.extract import extract_lenient
     from securecli.prompt import REFUSAL_PREFIX, is_refusal
 
@@ -279,7 +279,7 @@ def ask(request: str, backend) -> AskResult:
                             alternative_reason=alternative[1] if alternative else None),
             latency_s=round(time.perf_counter() - began, 4),
         )
-    after = assess(command)
+    after = assess(command, default_context())
     findings = request_findings + _findings(after, "command")
     verdict = max((before.verdict, after.verdict), key=lambda item: item.severity).value
     latency = round(time.perf_counter() - began, 4)

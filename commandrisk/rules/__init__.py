@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from commandrisk.hits import Hit
 from commandrisk.models import Category, Verdict
 from commandrisk.paths import Frame
@@ -26,6 +28,9 @@ def evaluate(scan: Scan) -> list[tuple[SimpleCommand | None, Hit]]:
         found: list[Hit] = []
         for rule in BY_NAME.get(cmd.name, ()):
             found.extend(rule(cmd, scan))
+        for layer in _wrapper_layers(cmd):
+            for rule in BY_NAME.get(layer.name, ()):
+                found.extend(rule(layer, scan))
         for rule in EVERY:
             found.extend(rule(cmd, scan))
         if cmd.origin == "computed":
@@ -34,6 +39,17 @@ def evaluate(scan: Scan) -> list[tuple[SimpleCommand | None, Hit]]:
     for rule in WHOLE:
         hits.extend((None, h) for h in rule(scan))
     return hits
+
+
+def _wrapper_layers(cmd: SimpleCommand) -> list[SimpleCommand]:
+    """Each wrapper around `cmd` (`nsenter -t 1 -m`, `chroot /mnt`) as a command of its own, with the wrapped
+    command after its words, so the rules that know the wrapper by name still see it."""
+    layers = []
+    for words in cmd.wrapper_argvs:
+        if words and words[0].rsplit("/", 1)[-1] in BY_NAME:
+            argv = [*words, *cmd.argv]
+            layers.append(replace(cmd, argv=argv, words=[None] * len(argv), wrappers=[], wrapper_argvs=[]))
+    return layers
 
 
 def evaluate_text(text: str, frame: Frame, depth: int) -> list[Hit]:
