@@ -299,7 +299,7 @@ def _value_hits(cmd: SimpleCommand, inv: Invocation, value: Value, scan: Scan, p
         yield from _config_hits(cmd, inv, value, scan, policy)
     elif role == "module":
         yield from _module_hits(cmd, inv, value, scan, policy, prepared)
-    elif role == "remote_path" and "vcs_push" in inv.capabilities:
+    elif role in ("remote_path", "url") and "vcs_push" in inv.capabilities:
         yield from _push_target(cmd, inv, value, policy)
 
 
@@ -413,7 +413,7 @@ def _module_hits(cmd: SimpleCommand, inv: Invocation, value: Value, scan: Scan, 
 
 def _push_target(cmd: SimpleCommand, inv: Invocation, value: Value, policy: Policy) -> Iterator[Hit]:
     """`git push URL` or to a remote the policy does not name asks."""
-    first = next((v for v in inv.values if v.role == "remote_path"), None)
+    first = next((v for v in inv.values if v.role in ("remote_path", "url")), None)
     if first is not value:
         return
     if value.text in policy.git_remotes:

@@ -24,6 +24,12 @@ MAX_LOOP_ITEMS = 4
 SYSTEM_BIN_DIRS = frozenset({"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"})
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox"})
 DYNAMIC_STAND_IN = "$__commandrisk_dynamic"
+SAFE_EVAL_TOOLS = frozenset({"ssh-agent", "dircolors", "pyenv", "rbenv", "nodenv", "jenv", "goenv", "direnv",
+                             "opam", "conda", "brew", "starship", "minikube", "docker-machine", "gpg-agent", "resize",
+                             "tset", "thefuck", "keychain", "zoxide", "fnm", "mise", "rtx", "luarocks", "fasd",
+                             "pip", "poetry", "pipenv", "gh", "kubectl", "helm", "npm", "ssh-add", "locale",
+                             "aws", "gcloud", "perl", "lesspipe", "lesspipe.sh", "dbus-launch", "echo", "printf"})
+"""Tools whose output is shell code meant for `eval "$(tool ...)"` (environment setup)."""
 _LANGUAGE = Language(tree_sitter_bash.language())
 _local = threading.local()
 RISKY_TOKEN_RE = re.compile(
@@ -547,7 +553,7 @@ class Walk:
             elif cmd.stdin_text is not None and is_shell_reading_stdin(cmd):
                 computed = bool(cmd.stdin_word and cmd.stdin_word.computed)
                 self.inline(cmd.stdin_text, state, cmd, "computed" if computed else self.origin_for(cmd))
-        elif name == "eval" and args:
+        elif name == "eval" and args and not _evals_setup_output(cmd):
             computed = any(w is not None and w.computed for w in cmd.words[1:])
             self.inline(" ".join(a.replace(SPLIT, " ") for a in args), state, cmd,
                         "computed" if computed else self.origin_for(cmd))
@@ -691,6 +697,13 @@ def _expand_command_braces(argv: list[str], words: list[Word | None]) -> list[st
         new_words.extend([word] * len(expanded))
     words[:] = new_words
     return out
+
+
+def _evals_setup_output(cmd: SimpleCommand) -> bool:
+    """`eval "$(ssh-agent -s)"`: every word is the output of an environment-setup tool."""
+    inner = cmd.word_commands()
+    return bool(inner) and all(c.name in SAFE_EVAL_TOOLS for c in inner) and all(
+        a.replace(DYN, "").strip() == "" for a in cmd.args)
 
 
 def shell_script_argument(cmd: SimpleCommand) -> tuple[str | None, bool]:

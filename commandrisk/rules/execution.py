@@ -19,17 +19,12 @@ from commandrisk.rules.base import (
     parse_args,
     whole,
 )
-from commandrisk.walker import RISKY_TOKEN_RE, SHELLS, Scan, SimpleCommand, is_shell_reading_stdin
+from commandrisk.walker import RISKY_TOKEN_RE, SAFE_EVAL_TOOLS, SHELLS, Scan, SimpleCommand, is_shell_reading_stdin
 
 RCE, OBF = Category.REMOTE_CODE_EXECUTION, Category.OBFUSCATION
 EXECUTORS = SHELLS | INTERPRETERS | {"eval", "source", ".", "exec", "xargs"}
 STDIN_DECODERS = frozenset({"base64", "base32", "xxd", "rev", "uudecode", "openssl", "basenc", "gunzip", "zcat",
                             "bunzip2", "xz", "unxz", "tr"})
-SAFE_EVAL_TOOLS = frozenset({"ssh-agent", "dircolors", "pyenv", "rbenv", "nodenv", "jenv", "goenv", "direnv",
-                             "opam", "conda", "brew", "starship", "minikube", "docker-machine", "gpg-agent", "resize",
-                             "tset", "thefuck", "keychain", "zoxide", "fnm", "mise", "rtx", "luarocks", "fasd",
-                             "pip", "poetry", "pipenv", "gh", "kubectl", "helm", "npm", "ssh-add", "locale",
-                             "aws", "gcloud", "perl", "lesspipe", "lesspipe.sh", "dbus-launch", "echo", "printf"})
 
 
 def _runs_stdin(cmd: SimpleCommand) -> bool:
