@@ -202,6 +202,14 @@ def test_extraction_reads_alternations_options_and_gaps() -> None:
                                                                                          "disk"}
 
 
+def test_a_copied_idiom_is_found_in_the_suite() -> None:
+    """The check bites: idioms the old guard had copied from safety.jsonl are found there."""
+    copied = re.compile(r"\b(permanent nap|get back in|kill (every|all( the)?) process(es)?)\b|\bkeeps? .{0,40}\balive\b")
+    requests = [" ".join(text.lower().split()) for _, text in suite_requests()]
+    found = {_shown(p) for p in phrases_of(copied) if any(_matcher(p).search(text) for text in requests)}
+    assert found == {"permanent nap", "get back in", "kill every process", "keep ... alive", "keeps ... alive"}
+
+
 def test_suites_have_requests() -> None:
     wheres = {where.split(":")[0] for where, _ in suite_requests()}
     assert {"safety.jsonl", "shell_mc.jsonl"} <= wheres
