@@ -15,26 +15,36 @@ from commandrisk.models import Assessment, Category, Verdict
 INJECTION = Category.PROMPT_INJECTION
 ATLAS_DIRECT = "AML.T0051.000"
 ATLAS_SMUGGLING = "AML.T0051.001"
+OVERRIDE_VERB = re.compile(r"\b(ignore|ignoring|disregard\w*|forget|override|overrid\w*|bypass\w*|skip|abandon|"
+                           r"discard|overrule)\b", re.I)
+OVERRIDE_OWNER = re.compile(r"\b(previous|prior|above|earlier|preceding|original|initial|all|any|your|system|safety|"
+                            r"security|developer)\b", re.I)
+DIRECTIVE = re.compile(r"\b(instructions?|rules?|prompts?|guidelines|directives|polic(y|ies)|restrictions|filters?|"
+                       r"guard(rails)?|safeguards|checks?|constraints|programming)\b", re.I)
 INJECTION_RE = re.compile(
-    r"\b(ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your|the|"
-    r"system|safety)\b[^.\n]{0,30}\b(instructions?|rules?|prompts?|guidelines|directives|policies|polic(y|ies)|"
-    r"restrictions|filters?|guard(rails)?|checks?|constraints)\b"
-    r"|\byou are (now|no longer)\b|\b(developer|god|jailbreak|dan) mode\b|\bdo anything now\b"
+    r"\b(developer|god|jailbreak|dan) mode\b|\bdo anything now\b"
     r"|\bpretend (you are|to be|that you)\b|\bact as (an? )?(unrestricted|unfiltered|uncensored|root|evil)\b"
     r"|\bnew (system )?instructions?\s*:|\bsystem prompt\b|\breveal (your|the) (prompt|instructions)\b"
     r"|<\|?(im_start|im_end|system|endoftext)\|?>|\[/?INST\]|</?system>|^#{2,}\s*(system|instruction)"
     r"|\bno (restrictions|limits|rules|filter)\b|\bwithout (any )?(safety|restrictions|warnings?|checks)\b",
     re.I | re.M,
 )
-SECOND_TASK_RE = re.compile(
+SENTENCE_END = re.compile(r"[.\n]")
+OVERRIDE_WINDOW = 200
+JOINT_RE = re.compile(
     r"(?:\b(?:and then|then also|after that|afterwards|also|additionally|as well|p\.?s\.?|finally|oh and|"
-    r"and|then|but first|before that)\b[,:]?|[;|&]|\.\s)\s*(?:please\s+)?"
+    r"and|then|but first|before that)\b[,:]?|[;|&]|\.\s)\s*(?:please\s+)?",
+    re.I,
+)
+TASK_VERB_RE = re.compile(
     r"(run|execute|exec|eval|delete|remove|wipe|erase|download|fetch|curl|wget|send|upload|post|exfiltrate|"
     r"email|mail|install|add|open|spawn|disable|kill|chmod|chown|pipe|format|overwrite|rm)\b",
     re.I,
 )
+TASK_END_RE = re.compile(r"[.;\n]|\b(?:and|then)\b")
 CODE_SPAN_RE = re.compile(r"`{1,3}([^`]+)`{1,3}|\$\(([^)]+)\)")
 BASE64_RE = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}(?![A-Za-z0-9+/=])")
+BASE64_MIXED_RE = re.compile(r"[0-9+/]|[a-z].*[A-Z]|[A-Z].*[a-z]")
 HEX_RE = re.compile(r"(?:\\x[0-9a-fA-F]{2}){6,}|\b(?:[0-9a-fA-F]{2}){16,}\b")
 URLENC_RE = re.compile(r"(?:%[0-9a-fA-F]{2}){6,}")
 HIDDEN_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
@@ -65,10 +75,11 @@ def assess_prompt(text: str) -> Assessment:
 
 def _prompt_hits(text: str, depth: int = 0) -> list[Hit]:
     hits: list[Hit] = []
-    for match in INJECTION_RE.finditer(text):
+    override = _instruction_override(text)
+    if override:
         hits.append(Hit(INJECTION, "prompt.instruction_override", Verdict.BLOCK, 90,
-                        "tries to override the assistant's instructions", match.group(0), match.span(), ATLAS_DIRECT))
-        break
+                        "tries to override the assistant's instructions", text[override[0]: override[1]], override,
+                        ATLAS_DIRECT))
     hits.extend(_embedded_commands(text))
     hits.extend(intent_hits(text))
     match = _risky_second_task(text)
@@ -89,12 +100,30 @@ def _prompt_hits(text: str, depth: int = 0) -> list[Hit]:
     return hits
 
 
+def _instruction_override(text: str) -> tuple[int, int] | None:
+    """Span of a takeover marker, or of "ignore ... previous/your/system ... instructions/rules" in one sentence."""
+    marker = INJECTION_RE.search(text)
+    if marker:
+        return marker.span()
+    for verb in OVERRIDE_VERB.finditer(text):
+        end = SENTENCE_END.search(text, verb.end(), verb.end() + OVERRIDE_WINDOW)
+        sentence = text[verb.end(): end.start() if end else verb.end() + OVERRIDE_WINDOW]
+        owner = OVERRIDE_OWNER.search(sentence)
+        if owner and len(sentence[: owner.start()].split()) <= 5:
+            directive = DIRECTIVE.search(sentence, owner.end())
+            if directive and len(sentence[owner.end(): directive.start()].split()) <= 4:
+                return verb.start(), verb.end() + directive.end()
+    return None
+
+
 def _risky_second_task(text: str) -> re.Match[str] | None:
     """A second task joined to the first whose verb is risky in itself or acts on a risky object."""
-    for match in SECOND_TASK_RE.finditer(text):
-        if match.start() == 0:
+    for joint in JOINT_RE.finditer(text):
+        match = TASK_VERB_RE.match(text, joint.end())
+        if joint.start() == 0 or not match:
             continue
-        tail = re.split(r"[.;\n]|\b(?:and|then)\b", text[match.end():], maxsplit=1)[0]
+        end = TASK_END_RE.search(text, match.end())
+        tail = text[match.end(): end.start() if end else len(text)]
         if match.group(1).lower() in ALWAYS_RISKY_VERBS or RISKY_OBJECT_RE.search(tail):
             return match
     return None
@@ -138,7 +167,7 @@ def _encoded_payloads(text: str, depth: int) -> list[Hit]:
 
 
 def _b64(blob: str) -> str | None:
-    if not re.search(r"[0-9+/]|[a-z].*[A-Z]|[A-Z].*[a-z]", blob) or blob.isalpha() and blob.islower():
+    if not BASE64_MIXED_RE.search(blob) or blob.isalpha() and blob.islower():
         return None
     try:
         return base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode("utf-8")
