@@ -312,7 +312,7 @@ def _target_hits(cmd: SimpleCommand, inv: Invocation, target: str, role: str, sc
     where = place.describe() if place.kind != "workspace" else target
     if place.dynamic and place.kind == "unknown":
         where = f"{target.replace(DYN, '<dynamic>')} (a path only known at run time)"
-    yield _hit(cmd, Category.OUTSIDE_WORKSPACE, f"outside.{role}", WARN, 50,
+    yield _hit(cmd, Category.OUTSIDE_WORKSPACE, f"outside.{role}", WARN, 35,
                f"{inv.name} {verb} {where}, outside the workspace and temp directories")
 
 
@@ -327,7 +327,7 @@ def _redirect_hits(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
         where = place.describe()
         if place.dynamic and place.kind == "unknown":
             where = f"{redirect.target.replace(DYN, '<dynamic>')} (a path only known at run time)"
-        yield _hit(cmd, Category.OUTSIDE_WORKSPACE, "outside.redirect", WARN, 50,
+        yield _hit(cmd, Category.OUTSIDE_WORKSPACE, "outside.redirect", WARN, 35,
                    f"redirects output into {where}, outside the workspace and temp directories")
 
 

@@ -112,8 +112,24 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return parse_policy(text, str(source))
 
 
-def parse_policy(text: str, name: str = "<policy>") -> Policy:
-    """Validate policy YAML text; errors name the file, line and field."""
+def parse_policy(text: str, name: str = "<policy>", base: Policy | None = None) -> Policy:
+    """Validate policy YAML text and lay it over `base` (default: the packaged policy): `categories` and
+    `capabilities` are merged key by key, every other field given replaces the base's. Errors name the file,
+    line and field."""
+    user = _validate(text, name)
+    base = _default_policy() if base is None else base
+    merged = base.model_dump()
+    for field in user.model_fields_set:
+        value = getattr(user, field)
+        if field in ("categories", "capabilities"):
+            merged[field] = {**merged[field], **value}
+        else:
+            merged[field] = value.model_dump() if isinstance(value, BaseModel) else value
+    return Policy.model_validate(merged)
+
+
+def _validate(text: str, name: str) -> Policy:
+    """The policy text alone, validated."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -154,4 +170,4 @@ def _line_of(text: str, location: list[str]) -> int:
 def _default_policy() -> Policy:
     """The policy shipped as package data."""
     text = resources.files("commandrisk").joinpath("default_policy.yaml").read_text(encoding="utf-8")
-    return parse_policy(text, "commandrisk/default_policy.yaml")
+    return _validate(text, "commandrisk/default_policy.yaml")

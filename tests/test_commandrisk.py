@@ -162,14 +162,14 @@ def test_nesting_depth_is_bounded_and_fails_closed() -> None:
     assert assess(shallow).verdict is Verdict.BLOCK
 
 
-def test_unparseable_with_risky_token_warns() -> None:
+def test_unparseable_input_warns_with_or_without_risky_tokens() -> None:
     assert assess('if then rm "').verdict is Verdict.WARN
-    assert assess("((( echo hi").verdict is Verdict.ALLOW
+    assert assess("((( echo hi").verdict is Verdict.WARN
 
 
-def test_dynamic_command_name_with_risky_arguments_warns() -> None:
+def test_dynamic_command_names_ask() -> None:
     assert assess("$CMD -rf /").verdict is Verdict.WARN
-    assert assess('"$EDITOR" notes.md').verdict is Verdict.ALLOW
+    assert assess('"$EDITOR" notes.md').verdict is Verdict.WARN
 
 
 def test_policy_prefix_rules_deny_beats_ask_beats_allow() -> None:
@@ -189,7 +189,7 @@ def test_policy_category_actions() -> None:
     policy = parse_policy("categories:\n  destructive_container_cloud_vcs: warn\n  permissions_ownership: block\n")
     assert assess("terraform destroy", policy=policy).verdict is Verdict.WARN
     assert assess("chmod 777 notes.txt", policy=policy).verdict is Verdict.BLOCK
-    quiet = parse_policy("categories:\n  denial_of_service: allow\n")
+    quiet = parse_policy("categories:\n  denial_of_service: allow\ncapabilities:\n  system: allow\n")
     result = assess("shutdown -h now", policy=quiet)
     assert result.verdict is Verdict.ALLOW and result.findings[0].verdict is Verdict.ALLOW
 
