@@ -400,14 +400,19 @@ def _module_hits(cmd: SimpleCommand, inv: Invocation, value: Value, scan: Scan, 
                  prepared: set[str]) -> Iterator[Hit]:
     """`python -m pip install x` is judged as `pip install x`; an uncatalogued module asks."""
     module = value.text
-    utility = catalogue().get(module) or catalogue().get(module.split(".")[0] if "." not in module else module)
+    rest = cmd.args[value.index + 1:]
+    variant = replace(cmd, argv=[module, *rest], words=[None] * (len(rest) + 1))
+    variant.name = module
+    behaviour = next((b.modules[module] for b in reversed(inv.chain) if module in b.modules), None)
+    if behaviour is not None:
+        yield from _invocation(variant, Utility(names=[f"{inv.name} -m {module}"], **behaviour.model_dump()),
+                               scan, policy, prepared)
+        return
+    utility = catalogue().get(module)
     if utility is None:
         yield _hit(cmd, Category.UNKNOWN_PROGRAM, "unknown.module", WARN, 45,
                    f"{inv.name} -m {module}: the module is not in the utility catalogue")
         return
-    rest = cmd.args[value.index + 1:]
-    variant = replace(cmd, argv=[module, *rest], words=[None] * (len(rest) + 1))
-    variant.name = module
     yield from _invocation(variant, utility, scan, policy, prepared)
 
 

@@ -39,6 +39,7 @@ class Option(BaseModel):
     optional: bool = Field(default=False, description="the value only counts when glued on (`-i.bak`, `--x=v`)")
     nargs: int = Field(default=1, ge=1, description="how many words the value takes (`find -fprintf FILE FORMAT`)")
     until: list[str] = Field(default_factory=list, description="the value runs until one of these words (`-exec ... ;`)")
+    ends_options: bool = Field(default=False, description="the words after the value are the program's own (`python -m`)")
 
 
 class Behaviour(BaseModel):
@@ -68,6 +69,7 @@ class Behaviour(BaseModel):
         default_factory=list, description="globs of `config` keys whose value is code (`core.editor`, `alias.*`)"
     )
     language: str | None = Field(default=None, description="language of `code` values (python, sed, awk, ...)")
+    modules: dict[str, Behaviour] = Field(default_factory=dict, description="what `-m NAME` runs (`python -m venv`)")
 
     @field_validator("flags")
     @classmethod

@@ -20,7 +20,7 @@ from commandrisk.walker import Scan, SimpleCommand
 WARN, BLOCK = Verdict.WARN, Verdict.BLOCK
 SHELL_LANGUAGES = frozenset({"sh", "bash", "zsh", "ksh", "csh", "tcsh", "fish", "shell"})
 """Shell code is walked as a nested script by the walker itself (`sh -c`, `eval`, heredocs)."""
-LANGUAGE_ALIASES = {"python2": "python", "python3": "python", "nodejs": "node", "js": "node", "deno": "node",
+LANGUAGE_ALIASES = {"python2": "python", "python3": "python", "nodejs": "node", "js": "node", "javascript": "node", "typescript": "node", "deno": "node",
                     "bun": "node", "gawk": "awk", "mawk": "awk", "nawk": "awk", "luajit": "lua"}
 
 

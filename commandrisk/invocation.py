@@ -139,7 +139,7 @@ def _take(inv: Invocation, args: list[str], i: int, name: str, option: Option | 
         inv.capabilities.add(option.capability)
     if glued is not None:
         inv.values.append(Value(option.role, glued, i, name))
-        return i + 1
+        return _rest_is_data(inv, args, i + 1) if option.ends_options else i + 1
     if option.optional:
         return i + 1
     if option.until:
@@ -151,7 +151,13 @@ def _take(inv: Invocation, args: list[str], i: int, name: str, option: Option | 
     for k in range(option.nargs):
         if i + 1 + k < len(args):
             inv.values.append(Value(option.role if k == 0 else "data", args[i + 1 + k], i + 1 + k, name))
-    return i + 1 + option.nargs
+    return _rest_is_data(inv, args, i + 1 + option.nargs) if option.ends_options else i + 1 + option.nargs
+
+
+def _rest_is_data(inv: Invocation, args: list[str], start: int) -> int:
+    """After `python -c CODE` or `-m MODULE` every word belongs to the program run: data to the utility."""
+    inv.values.extend(Value("data", args[k], k, None) for k in range(start, len(args)))
+    return len(args)
 
 
 def _flag(inv: Invocation, name: str) -> None:
