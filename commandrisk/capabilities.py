@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import shlex
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -60,6 +61,8 @@ def _command(cmd: SimpleCommand, scan: Scan, policy: Policy, functions: set[str 
     if not cmd.argv:
         return
     program = cmd.argv[0]
+    if not program:
+        return
     if DYN in program or any(c in GLOB_CHARS for c in program):
         yield from _dynamic_program(cmd, scan)
         return
@@ -87,7 +90,7 @@ def _wrapper_layer(cmd: SimpleCommand, layer: list[str], scan: Scan, policy: Pol
     utility = catalogue().get(posixpath.basename(layer[0]))
     if utility is None:
         return
-    inv = read_invocation(utility, layer[1:])
+    inv = read_invocation(utility, layer[1:], posixpath.basename(layer[0]))
     yield from _capability_hits(cmd, inv.capabilities, policy, inv.name)
     for value in inv.values:
         if value.role not in ("exec", "argv"):
@@ -165,8 +168,14 @@ def _key(location: Location | None) -> str:
     return location.display() if location is not None else ""
 
 
+WRITERS = frozenset({"tee", "cp", "mv", "install", "ln", "rsync", "dd", "sed", "perl", "truncate", "chmod", "curl",
+                     "wget"})
+
+
 def _prepared_paths(cmd: SimpleCommand, scan: Scan) -> set[str]:
     """Files this command writes or makes executable (for `exec.just_written` later in the line)."""
+    if not cmd.redirects and cmd.name not in WRITERS:
+        return set()
     paths = {_key(scan.frame.locate(target, cmd.cwd)) for target, _ in writes(cmd) if DYN not in target}
     if cmd.name in ("chmod", "install") and cmd.argv:
         paths.update(_key(scan.frame.locate(a, cmd.cwd)) for a in cmd.args[1:] if not a.startswith("-"))
@@ -239,7 +248,7 @@ def _embedded_commands(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
 def _invocation(cmd: SimpleCommand, utility: Utility, scan: Scan, policy: Policy,
                 prepared: set[str]) -> Iterator[Hit]:
     """Findings from what the catalogued program is told to do."""
-    inv = read_invocation(utility, cmd.args)
+    inv = read_invocation(utility, cmd.args, cmd.name)
     if inv.unknown_subcommand is not None:
         yield _hit(cmd, Category.UNKNOWN_PROGRAM, "unknown.subcommand", WARN, 45,
                    f"{inv.name} {inv.unknown_subcommand} is not a catalogued subcommand")
@@ -251,25 +260,62 @@ def _invocation(cmd: SimpleCommand, utility: Utility, scan: Scan, policy: Policy
     for value in inv.values:
         yield from _value_hits(cmd, inv, value, scan, policy, prepared)
     if "interpreter" in inv.capabilities and not inv.of_role("code", "script", "module", "exec"):
-        yield from _stdin_code(cmd, inv, scan)
+        yield from _stdin_code(cmd, inv, scan, policy, prepared)
     yield from _glob_variants(cmd, inv, scan)
 
 
-def _stdin_code(cmd: SimpleCommand, inv: Invocation, scan: Scan) -> Iterator[Hit]:
-    """An interpreter reading its program from a heredoc (judged) or from a pipe (unknown, so it asks)."""
+def _stdin_code(cmd: SimpleCommand, inv: Invocation, scan: Scan, policy: Policy,
+                prepared: set[str]) -> Iterator[Hit]:
+    """An interpreter with no program on its command line reads one: from a file (`< x.py`), a generated
+    stream (`< <(...)`), a heredoc, a pipe, or, with nothing at all, the keyboard (an interactive shell)."""
     language = inv.utility.language or inv.name
-    if cmd.stdin_text is not None and language not in ("sh", "shell"):
-        yield from code.judge(cmd.stdin_text, language, cmd, scan)
-    elif cmd.pipeline and cmd.stage and not _static_upstream(cmd):
-        yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.code_from_pipe", WARN, 55,
-                   f"{inv.name} runs a program read from its standard input, produced by the command before it")
+    shell = language in code.SHELL_LANGUAGES
+    redirect = next((r for r in cmd.redirects if r.op == "<"), None)
+    if redirect is not None:
+        generated = _generated_text(redirect.word)
+        if generated is not None:
+            yield from (_nested(cmd, generated, scan, policy, f"{inv.name} runs") if shell
+                        else code.judge(generated, language, cmd, scan))
+        place = scan.frame.place(redirect.target, cmd.cwd)
+        yield from _untrusted_code(cmd, scan, policy, prepared, redirect.target, place, f"{inv.name} runs the script")
+    elif cmd.stdin_text is not None:
+        if not shell:
+            yield from code.judge(cmd.stdin_text, language, cmd, scan)
+    elif cmd.pipeline and cmd.stage:
+        upstream = _static_upstream(cmd)
+        if upstream is None:
+            yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.code_from_pipe", WARN, 55,
+                       f"{inv.name} runs a program read from its standard input, produced by the command before it")
+        elif not shell:
+            yield from code.judge(upstream, language, cmd, scan)
+    elif cmd.depth == 0 and not inv.flags & {"--version", "-V", "--help", "-h"}:
+        yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.interactive_shell", WARN, 50,
+                   f"{inv.name} starts an interactive session, where anything can be run")
 
 
-def _static_upstream(cmd: SimpleCommand) -> bool:
-    """The previous stage only prints text the guard has read (echo, printf, a heredoc)."""
+def _generated_text(word) -> str | None:
+    """What `<(echo ...)` or `<(printf ...)` prints, when it is static."""
+    from commandrisk import static
+
+    if word is None or len(word.commands) != 1:
+        return None
+    inner = word.commands[0]
+    output = static.run(inner.argv, None) if inner.name in ("echo", "printf") else None
+    return output.text if output is not None else None
+
+
+def _static_upstream(cmd: SimpleCommand) -> str | None:
+    """The text the previous stage prints, when it only prints what the guard can read (echo, printf, heredoc)."""
+    from commandrisk import static
+
     previous = cmd.pipeline[cmd.stage - 1] if cmd.pipeline else []
-    return bool(previous) and all(c.name in ("echo", "printf") or c.stdin_text is not None and c.name == "cat"
-                                  for c in previous)
+    if len(previous) != 1:
+        return None
+    source = previous[0]
+    if source.name == "cat" and source.stdin_text is not None and not source.args:
+        return source.stdin_text
+    output = static.run(source.argv, None) if source.name in ("echo", "printf") else None
+    return output.text if output is not None else None
 
 
 def _harmless_unknown(inv: Invocation, option: str) -> bool:
@@ -287,6 +333,13 @@ def _value_hits(cmd: SimpleCommand, inv: Invocation, value: Value, scan: Scan, p
         yield from _target_hits(cmd, inv, value.text, role, scan)
     elif role == "exec":
         yield from _nested(cmd, value.text, scan, policy, f"{inv.name} {value.option or ''} runs")
+    elif role == "argv" and value is next(v for v in inv.values if v.role == "argv"):
+        words = [v.text for v in inv.values if v.role == "argv"]
+        if DYN in " ".join(words):
+            yield _hit(cmd, Category.OBFUSCATION, "exec.dynamic_command", WARN, 55,
+                       f"{inv.name} runs a command only known at run time")
+        else:
+            yield from _nested(cmd, shlex.join(words), scan, policy, f"{inv.name} runs")
     elif role == "script":
         if value.text not in ("-", "/dev/stdin"):
             place = scan.frame.place(value.text, cmd.cwd)
@@ -387,7 +440,8 @@ def _config_hits(cmd: SimpleCommand, inv: Invocation, value: Value, scan: Scan, 
     """`git -c core.editor=CMD`, `ssh -o ProxyCommand=CMD`: settings whose value is code."""
     key, sep, setting = value.text.partition("=")
     if not sep:
-        key, _, setting = value.text.partition(" ")
+        later = [v for v in inv.values if v.index > value.index and v.role == "data" and v.option is None]
+        setting = later[0].text if later else ""
     keys = [k for b in inv.chain for k in b.config_code_keys]
     if not any(fnmatch.fnmatch(key.lower(), k.lower()) for k in keys):
         return

@@ -9,7 +9,7 @@ from commandrisk.catalogue import Behaviour, Capability, Option, Role, Utility
 CODE_ROLES = frozenset({"code", "script", "module"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """One operand or option value, with what it is to the program."""
 
@@ -19,12 +19,13 @@ class Value:
     option: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Invocation:
     """What a catalogued command line asks its program to do."""
 
     utility: Utility
     chain: list[Behaviour]
+    program: str = ""
     path: list[str] = field(default_factory=list)
     values: list[Value] = field(default_factory=list)
     capabilities: set[Capability] = field(default_factory=set)
@@ -40,16 +41,16 @@ class Invocation:
     @property
     def name(self) -> str:
         """`git push`, `docker compose up`: the program and its subcommands."""
-        return " ".join([self.utility.names[0], *self.path])
+        return " ".join([self.program or self.utility.names[0], *self.path])
 
     def of_role(self, *roles: Role) -> list[Value]:
         """Values with any of these roles."""
         return [v for v in self.values if v.role in roles]
 
 
-def read_invocation(utility: Utility, args: list[str]) -> Invocation:
+def read_invocation(utility: Utility, args: list[str], program: str = "") -> Invocation:
     """Classify `args` (the words after the program name) by the utility's catalogue entry."""
-    inv = Invocation(utility, [utility])
+    inv = Invocation(utility, [utility], program)
     operands: list[tuple[int, str]] = []
     i = 0
     ended = False

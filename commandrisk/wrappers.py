@@ -87,7 +87,7 @@ def unwrap(argv: list[str], max_layers: int = 8) -> Unwrapped:
             argv = result.argv
             start = nxt
             continue
-        if spec.joins_rest:
+        if spec.joins_rest and not (name == "watch" and flags & {"-x", "--exec"}):
             if nxt < len(argv):
                 result.scripts.append(" ".join(argv[nxt:]))
             result.remote = result.remote or spec.remote
