@@ -357,8 +357,12 @@ def _value_hits(cmd: SimpleCommand, inv: Invocation, value: Value, scan: Scan, p
 
 
 def _target_hits(cmd: SimpleCommand, inv: Invocation, target: str, role: str, scan: Scan) -> Iterator[Hit]:
-    """Writes and deletes outside the workspace and temp directories ask."""
+    """Writes and deletes outside the workspace and temp directories ask, and so does deleting the workspace
+    itself (everything in it, or its `.git` history)."""
     place = scan.frame.place(target, cmd.cwd)
+    if place.kind == "workspace" and role == "delete":
+        yield from _workspace_wipe(cmd, inv, place, scan)
+        return
     if place.kind in SAFE_TARGET_KINDS or place.kind == "device":
         return
     verb = "deletes" if role == "delete" else "writes"
@@ -367,6 +371,19 @@ def _target_hits(cmd: SimpleCommand, inv: Invocation, target: str, role: str, sc
         where = f"{target.replace(DYN, '<dynamic>')} (a path only known at run time)"
     yield _hit(cmd, Category.OUTSIDE_WORKSPACE, f"outside.{role}", WARN, 35,
                f"{inv.name} {verb} {where}, outside the workspace and temp directories")
+
+
+def _workspace_wipe(cmd: SimpleCommand, inv: Invocation, place: Place, scan: Scan) -> Iterator[Hit]:
+    """`rm -rf .`, `rm -rf *`, `rm -rf .git`, `find . -delete`: the whole project or its history."""
+    inside = place.location.parts[len(scan.frame.workspace.parts):]
+    filtered = any(v.option for v in inv.values)
+    if not inside or inside in (("*",), (".*",)):
+        if not filtered:
+            yield _hit(cmd, Category.DESTRUCTIVE_FS, "workspace.delete_all", WARN, 60,
+                       f"{inv.name} deletes everything in the workspace", "T1485")
+    elif inside[0] == ".git" and len(inside) <= 2 and not (len(inside) == 2 and inside[1] in ("index.lock",)):
+        yield _hit(cmd, Category.DESTRUCTIVE_FS, "workspace.delete_history", WARN, 60,
+                   f"{inv.name} deletes the repository's history ({place.location.display()})", "T1485")
 
 
 def _redirect_hits(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:

@@ -53,8 +53,14 @@ def _wrapper_layers(cmd: SimpleCommand) -> list[SimpleCommand]:
 
 
 def evaluate_text(text: str, frame: Frame, depth: int) -> list[Hit]:
-    """Scan and judge a script found inside data (a cron line, an rc-file line, a Python string)."""
-    return [h for _, h in evaluate(scan_source(text, frame, depth))]
+    """Scan and judge a script found inside data (a cron line, an rc-file line, a Python string): the rules'
+    findings, and the capability judge's blocks (code run from a temp dir, a fetched-and-run payload)."""
+    from commandrisk.capabilities import judge
+    from commandrisk.policy import load_policy
+
+    scan = scan_source(text, frame, depth)
+    blocks = [h for _, h in judge(scan, load_policy()) if h.verdict == Verdict.BLOCK]
+    return [h for _, h in evaluate(scan)] + blocks
 
 
 def _escalate(hit: Hit) -> Hit:

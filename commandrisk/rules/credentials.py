@@ -20,6 +20,9 @@ SECRET_FILES = re.compile(
     r"|(^|/)\.config/gcloud/|(^|/)\.azure/|(^|/)\.password-store/|(^|/)\.vault-token$|(^|/)logins\.json$"
     r"|(^|/)key[34]\.db$|Login Data$|(^|/)\.npmrc$|(^|/)\.pypirc$|^/proc/(\d+|self|\*|\x00)/environ$"
     r"|(^|/)\.(bash|zsh)_history$|(^|/)\.ssh/\*$|(^|/)wallet\.dat$|^~/\.(ssh|gnupg|aws|password-store)$"
+    r"|(^|/)\.config/gh/hosts\.ya?ml$|(^|/)\.config/hub$|^/(var/)?run/secrets/|(^|/)\.terraform\.d/credentials"
+    r"|(^|/)\.cargo/credentials(\.toml)?$|(^|/)\.gem/credentials$|(^|/)\.composer/auth\.json$|(^|/)\.boto$"
+    r"|(^|/)\.config/rclone/rclone\.conf$|(^|/)\.s3cfg$|(^|/)\.m2/settings\.xml$|(^|/)\.ssh/[\w.-]*\.pem$"
 )
 NOT_READERS = frozenset({"ls", "stat", "chmod", "chown", "chgrp", "touch", "test", "[", "ssh-keygen", "ssh-add",
                          "rm", "shred", "mkdir", "file", "du", "realpath", "readlink", "dirname", "basename",
@@ -34,14 +37,19 @@ CRACKERS = {"mimipenguin": BLOCK, "lazagne": BLOCK, "unshadow": BLOCK, "john": W
 SECRET_HINT = re.compile(r"shadow|passwd|opasswd|ssh|\.aws|netrc|credentials|\.docker|\.kube|pgpass|my\.cnf|gnupg|"
                          r"gcloud|azure|password-store|vault-token|logins|key[34]\.db|Login Data|npmrc|pypirc|environ|"
                          r"_history|wallet|id_|\.env|\.sql|\.dump|~|/home|/root|\$HOME")
-PRIVATE_FILES = re.compile(r"^/etc/(passwd|group)-?$|(^|/)\.env(\.(?!example|sample|template|dist)[\w-]+)?$")
+PRIVATE_FILES = re.compile(r"^/etc/(passwd|group|sudoers)-?$|^/etc/sudoers\.d/|(^|/)\.env(\.(?!example|sample|template|dist)[\w-]+)?$")
 DUMP_FILES = re.compile(r"\.(sql|dump|sqlite3?|bak)(\.(gz|bz2|xz|zst))?$|(^|/)(db|database)[\w-]*\.tar(\.\w+)?$")
 BULK_KINDS = frozenset({"home_root", "home_other"})
 OUTPUT_OPTIONS = frozenset({"-o", "--output", "-c", "--cookie-jar", "-D", "--dump-header", "--trace", "--trace-ascii",
                             "--stderr", "-O", "--output-document", "--output-file", "-a", "--append-output", "-P",
                             "--directory-prefix", "--save-cookies", "--etag-save"})
 TRANSFER_SINKS = frozenset({"scp", "sftp", "rsync", "aws", "gsutil", "rclone", "s3cmd", "smbclient", "ftp", "tftp"})
-SECRET_PRINTERS = {("kubectl", "config", "view"): "--raw", ("gh", "auth", "token"): "", ("gcloud", "auth",
+SECRET_PRINTERS = {("kubectl", "get", "secret"): "", ("kubectl", "get", "secrets"): "",
+                   ("aws", "secretsmanager", "get-secret-value"): "", ("aws", "sts", "get-session-token"): "",
+                   ("aws", "iam", "create-access-key"): "", ("aws", "ssm", "get-parameter"): "--with-decryption",
+                   ("gcloud", "auth", "print-identity-token"): "", ("az", "keyvault", "secret"): "",
+                   ("vault", "read"): "", ("heroku", "auth:token"): "", ("getent", "shadow"): "",
+                   ("kubectl", "config", "view"): "--raw", ("gh", "auth", "token"): "", ("gcloud", "auth",
                    "print-access-token"): "", ("aws", "configure", "export-credentials"): "",
                    ("az", "account", "get-access-token"): "", ("vault", "kv", "get"): "", ("pass", "show"): ""}
 
@@ -139,10 +147,28 @@ def _exfil_verdict(source: Source, sink: SimpleCommand) -> Verdict | None:
     return None
 
 
+SECRET_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|PASS|API_?KEY|ACCESS_KEY|"
+                             r"PRIVATE_KEY|CREDENTIALS?|AUTH)[A-Za-z0-9_]*)", re.I)
+SECRET_NAME = re.compile(r"^[A-Za-z_]*(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)"
+                         r"[A-Za-z0-9_]*$", re.I)
+
+
+def secret_variables(cmd: SimpleCommand) -> list[str]:
+    """Secret-looking environment variables a command expands (`$GITHUB_TOKEN`) or prints (`printenv AWS_...`)."""
+    found = [m.group(1) for w in cmd.words if w is not None for m in SECRET_VARIABLE.finditer(
+        w.node.text.decode("utf-8", "replace") if w.node is not None else "")]
+    if cmd.name == "printenv":
+        found.extend(a for a in cmd.args if SECRET_NAME.match(a))
+    return found
+
+
 def secret_output(cmd: SimpleCommand) -> str | None:
     """What secret a command prints: the environment, a kubeconfig with keys, an access token."""
     if cmd.name in ENV_DUMPERS and not cmd.args or cmd.name == "export" and cmd.args == ["-p"]:
         return "the environment (tokens, keys)"
+    variables = secret_variables(cmd) if cmd.name in ("echo", "printf", "printenv", "cat") else []
+    if variables:
+        return f"the secret variable {variables[0]}"
     if _reads_proc_environ(cmd):
         return "a process environment"
     for key, flag in SECRET_PRINTERS.items():
@@ -175,15 +201,49 @@ def credential_access(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
 
 
 def _flows_into_sink(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
-    """Secrets substituted into a sink's arguments, or printed upstream of a sink that sends its stdin."""
+    """Secrets substituted into a sink's arguments (files, secret variables), or printed upstream of a sink that
+    sends its stdin."""
+    variables = secret_variables(cmd)
+    if variables:
+        if _only_as_credentials(cmd):
+            yield hit(cmd, CRED, "cred.send_token", WARN, 45, f"sends the secret variable {variables[0]} as a "
+                      "credential to a host the guard cannot vet", "T1552")
+        else:
+            yield hit(cmd, CRED, "cred.exfiltrate_secret", BLOCK, 100, f"sends the secret variable {variables[0]} "
+                      "over the network", "T1048")
+        return
     substituted = cmd.word_commands()
     upstream = cmd.upstream() if sends_stdin(cmd) else []
     for inner in substituted + upstream:
-        inner_secrets = secrets_read(inner, scan) if inner in substituted else []
-        what = inner_secrets[0][0] if inner_secrets else secret_output(inner)
+        inner_secrets = [s.path for s in sources_read(inner, scan) if s.level in ("hash", "secret", "private")] \
+            if inner in substituted else []
+        what = inner_secrets[0] if inner_secrets else secret_output(inner)
         if what:
             yield hit(cmd, CRED, "cred.exfiltrate_secret", BLOCK, 100, f"sends {what} over the network", "T1048")
             return
+
+
+CREDENTIAL_OPTIONS = frozenset({"-H", "--header", "-u", "--user", "--oauth2-bearer", "--proxy-user"})
+
+
+def _only_as_credentials(cmd: SimpleCommand) -> bool:
+    """Every secret variable sits in an authentication header or user option (`curl -H "Authorization: $T"`)."""
+    words = [w for w in cmd.words[1:]]
+    for i, word in enumerate(words):
+        if word is None or not SECRET_VARIABLE.search(word.node.text.decode("utf-8", "replace")):
+            continue
+        previous = cmd.argv[i] if i < len(cmd.argv) else ""
+        if previous not in CREDENTIAL_OPTIONS:
+            return False
+    return True
+
+
+@every
+def prints_credentials(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
+    """`kubectl get secret -o yaml`, `aws sts get-session-token`, `printenv GITHUB_TOKEN`: credentials on screen."""
+    what = secret_output(cmd)
+    if what and not (cmd.name in ENV_DUMPERS and not cmd.args):
+        yield hit(cmd, CRED, "cred.print_secret", WARN, 45, f"prints {what}", "T1552")
 
 
 def _severity(verdict: Verdict | None) -> int:

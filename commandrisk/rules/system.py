@@ -86,6 +86,8 @@ def sensitive_write(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
                 continue
             verdict = on_overwrite if mode in ("overwrite", "link") else on_append
             content = content_written(cmd)
+            if content and category == PERSIST and "cron" in pattern.pattern:
+                content = "\n".join(cron_jobs(content, system=not path.startswith("/var/spool/")))
             inner = nested_hits(content, cmd, scan) if content and category == PERSIST else []
             if any(h.verdict == BLOCK for h in inner):
                 verdict = BLOCK
@@ -148,11 +150,9 @@ def crontab(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     inner: list[Hit] = []
     staged: list[str] = []
     for text in static_text_into(cmd):
-        for line in text.splitlines():
-            fields = line.split(None, 1 if line.startswith("@") else 5)
-            if len(fields) >= 2 and not line.lstrip().startswith("#"):
-                inner.extend(nested_hits(fields[-1], cmd, scan))
-                staged.extend(_staged_programs(fields[-1], cmd, scan))
+        for job in cron_jobs(text):
+            inner.extend(nested_hits(job, cmd, scan))
+            staged.extend(_staged_programs(job, cmd, scan))
     if inner:
         yield hit(cmd, PERSIST, "persist.cron_job_dangerous", BLOCK, 95, f"schedules a job that {inner[0].message}",
                   "T1053.003")
@@ -164,6 +164,18 @@ def crontab(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
                   "T1053.003")
     else:
         yield hit(cmd, PERSIST, "persist.crontab_install", WARN, 40, "installs a new crontab", "T1053.003")
+
+
+def cron_jobs(text: str, system: bool = False) -> list[str]:
+    """The commands of crontab lines (schedule fields, and the user field of system crontabs, removed)."""
+    jobs = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or re.match(r"^\s*[A-Za-z_]+=", line):
+            continue
+        fields = line.split(None, (1 if line.startswith("@") else 5) + (1 if system else 0))
+        if len(fields) >= 2:
+            jobs.append(fields[-1])
+    return jobs
 
 
 def _staged_programs(job: str, cmd: SimpleCommand, scan: Scan) -> list[str]:
