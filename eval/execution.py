@@ -6,6 +6,8 @@ time out, need a missing tool or are blocked by the guard are dropped with the r
 scores 1 when its normalised stdout and its file-system diff both equal the reference gold run's,
 else 0; a prediction that does not match triggers one more gold run, and a task whose gold then
 differs is dropped too (rare races the two passes missed). Commands the guard blocks never run.
+The model's answers are kept in `execution_predictions.jsonl`, so a run made where the sandbox cannot
+start is scored later by `score_predictions_file` (`securecli eval exec --pred FILE`).
 """
 
 from __future__ import annotations
@@ -377,7 +379,8 @@ def read_predictions(path: Path) -> tuple[list[ExecTask], list[ExecPrediction]]:
     return tasks, rows
 
 
-def _prepare_with_drops(harness: ExecutionHarness, tasks: Sequence[ExecTask], drops: dict[str, str]) -> list[PreparedTask]:
+def _prepare_with_drops(harness: ExecutionHarness, tasks: Sequence[ExecTask],
+                        drops: dict[str, str]) -> list[PreparedTask]:
     """Prepare the gold runs of the tasks not in `drops`; the others are dropped with their reason."""
     fresh = {item.task.task_id: item for item in harness.prepare([task for task in tasks if task.task_id not in drops])}
     return [fresh.get(task.task_id) or PreparedTask(task, None, drops[task.task_id]) for task in tasks]

@@ -344,6 +344,8 @@ class _Launch:
             self.root_fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (ProcessLookupError, FileNotFoundError):
             return False
+        except PermissionError as error:
+            raise SandboxError(f"the host cannot open the sandbox's root: {error}") from error
         os.write(self.go, b"G")
         return True
 

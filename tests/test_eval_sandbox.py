@@ -275,8 +275,9 @@ def test_a_runtime_without_user_namespaces_gets_one_clear_line(tmp_path: Path) -
     code = ("import sys; from pathlib import Path; from eval.sandbox import Sandbox, SandboxError\n"
             "try:\n    Sandbox(scratch=Path(sys.argv[1]))\nexcept SandboxError as error:\n    print(error)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(["unshare", "--user", sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
-                            env=env, timeout=60)
+    # An unprivileged user namespace with no uid map: bubblewrap cannot make its namespaces inside it.
+    result = subprocess.run(["unshare", "--user", sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
     assert result.stdout.startswith("the sandbox cannot start here (bubblewrap needs unprivileged user namespaces)")
