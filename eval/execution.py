@@ -368,6 +368,8 @@ def read_predictions(path: Path) -> tuple[list[ExecTask], list[ExecPrediction]]:
         task = by_id.get(prediction.task_id)
         if task is None:
             raise ValueError(f"{path}:{number}: field 'task_id': no icalfa task {prediction.task_id!r}")
+        if task in tasks:
+            raise ValueError(f"{path}:{number}: field 'task_id': task {task.task_id} appears twice")
         for name in ("query", "gold"):
             if getattr(prediction, name) != getattr(task, name):
                 raise ValueError(f"{path}:{number}: field {name!r} differs from icalfa task {task.task_id} "

@@ -217,12 +217,13 @@ def test_where_the_sandbox_cannot_start_eval_run_says_so_in_one_line_and_eval_ex
 
 
 @pytest.mark.parametrize(("row", "message"), [
-    ({"task_id": "fs1-000", "query": "x", "gold": "ls", "backend": "b"}, "field 'query' differs from icalfa task"),
+    ({"task_id": "fs1-001", "query": "x", "gold": "ls", "backend": "b"}, "field 'query' differs from icalfa task"),
     ({"task_id": "fs9-000", "query": "x", "gold": "ls", "backend": "b"}, "field 'task_id': no icalfa task"),
     ({"task_id": "fs1-000", "gold": "ls", "backend": "b"}, "field 'query': Field required"),
     ({"task_id": "fs1-000", "query": "x", "gold": "ls", "backend": "b", "extra": 1}, "field 'extra'"),
+    (None, "field 'task_id': task fs1-000 appears twice"),
 ])
-def test_eval_exec_names_file_line_and_field_of_bad_rows(tmp_path: Path, row: dict, message: str) -> None:
+def test_eval_exec_names_file_line_and_field_of_bad_rows(tmp_path: Path, row: dict | None, message: str) -> None:
     import typer
     from typer.testing import CliRunner
 
@@ -231,7 +232,7 @@ def test_eval_exec_names_file_line_and_field_of_bad_rows(tmp_path: Path, row: di
     first = load_tasks(1)[0]
     good = {"task_id": first.task_id, "query": first.query, "gold": first.gold, "backend": "b", "prediction": "ls"}
     pred = tmp_path / "execution_predictions.jsonl"
-    pred.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    pred.write_text(json.dumps(good) + "\n" + json.dumps(row or good) + "\n")
     app = typer.Typer()
     register(app)
     result = CliRunner().invoke(app, ["eval", "exec", "--pred", str(pred)])
