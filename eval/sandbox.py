@@ -8,7 +8,9 @@ capabilities; on the host it is the calling user, or `nobody` when the caller is
 RLIMIT_NPROC does not bind real root. That limit is set inside the fresh user namespace, where the
 kernel counts processes per namespace, so it caps the sandbox's own process count. One deadline
 covers start-up, the copy of the image, the command and the host's snapshot of the result; when the
-command ends, bubblewrap's PID 1 exits and the kernel kills whatever it left running.
+command ends, bubblewrap's PID 1 exits and the kernel kills whatever it left running. The host holds
+that root open, so it snapshots the dead tree after the exit; set-up failures are told apart from the
+command's own by stage marks on a pipe that is closed before the command starts.
 """
 
 from __future__ import annotations
