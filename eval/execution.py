@@ -6,6 +6,8 @@ time out, need a missing tool or are blocked by the guard are dropped with the r
 scores 1 when its normalised stdout and its file-system diff both equal the reference gold run's,
 else 0; a prediction that does not match triggers one more gold run, and a task whose gold then
 differs is dropped too (rare races the two passes missed). Commands the guard blocks never run.
+The model's answers are kept in `execution_predictions.jsonl`, so a run made where the sandbox cannot
+start is scored later by `score_predictions_file` (`securecli eval exec --pred FILE`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from eval.backends import Backend
 from eval.metrics import guard_verdict
 from eval.predict import write_jsonl
-from eval.sandbox import Image, Limits, RunResult, Sandbox, missing_tool
+from eval.sandbox import Image, Limits, RunResult, Sandbox, SandboxError, missing_tool
 from securecli.provenance import package_dir
 
 FILE_SYSTEMS = (1, 2, 3, 4, 5)
@@ -292,6 +296,7 @@ def _row(prepared: PreparedTask) -> dict[str, Any]:
 
 
 LEAKED_REASON = "leaked: its request or gold command is in the training split"
+PREDICTIONS_FILE = "execution_predictions.jsonl"
 
 
 def leaked_tasks(tasks: Sequence[ExecTask], train_split: Path) -> set[str]:
@@ -308,6 +313,115 @@ def leaked_tasks(tasks: Sequence[ExecTask], train_split: Path) -> set[str]:
     }
 
 
+class ExecPrediction(BaseModel):
+    """One row of `execution_predictions.jsonl`: what the model said for a task, or why it was not asked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str
+    query: str
+    gold: str
+    backend: str
+    raw: str | None = None
+    prediction: str | None = None
+    refused: bool = False
+    latency_s: float = 0.0
+    drop_reason: str | None = None
+
+
+def generate_predictions(backend: Backend, tasks: Sequence[ExecTask], drops: dict[str, str]) -> list[ExecPrediction]:
+    """Generate a command for every task not in `drops` (task id -> reason it is not asked)."""
+    from eval.extract import extract_lenient
+    from securecli.prompt import is_refusal
+
+    asked = [task for task in tasks if task.task_id not in drops]
+    generations = iter(backend.generate([task.query for task in asked]) if asked else [])
+    rows = []
+    for task in tasks:
+        common = {"task_id": task.task_id, "query": task.query, "gold": task.gold, "backend": backend.name}
+        if task.task_id in drops:
+            rows.append(ExecPrediction(**common, drop_reason=drops[task.task_id]))
+            continue
+        generation = next(generations)
+        refused = is_refusal(generation.raw)
+        rows.append(ExecPrediction(**common, raw=generation.raw, refused=refused,
+                                   prediction=None if refused else extract_lenient(generation.raw),
+                                   latency_s=round(generation.latency_s, 4)))
+    return rows
+
+
+def read_predictions(path: Path) -> tuple[list[ExecTask], list[ExecPrediction]]:
+    """Read an `execution_predictions.jsonl` and match it to the installed icalfa tasks, naming file, line, field."""
+    from pydantic import ValidationError
+
+    from eval.predict import read_jsonl
+
+    by_id = {task.task_id: task for task in load_tasks()}
+    tasks, rows = [], []
+    for number, row in read_jsonl(path):
+        try:
+            prediction = ExecPrediction.model_validate(row)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "row"
+            raise ValueError(f"{path}:{number}: field {field!r}: {first['msg']}") from error
+        task = by_id.get(prediction.task_id)
+        if task is None:
+            raise ValueError(f"{path}:{number}: field 'task_id': no icalfa task {prediction.task_id!r}")
+        if task in tasks:
+            raise ValueError(f"{path}:{number}: field 'task_id': task {task.task_id} appears twice")
+        for name in ("query", "gold"):
+            if getattr(prediction, name) != getattr(task, name):
+                raise ValueError(f"{path}:{number}: field {name!r} differs from icalfa task {task.task_id} "
+                                 "(another icalfa version?)")
+        tasks.append(task)
+        rows.append(prediction)
+    if not rows:
+        raise ValueError(f"{path}: no predictions")
+    return tasks, rows
+
+
+def _prepare_with_drops(harness: ExecutionHarness, tasks: Sequence[ExecTask],
+                        drops: dict[str, str]) -> list[PreparedTask]:
+    """Prepare the gold runs of the tasks not in `drops`; the others are dropped with their reason."""
+    fresh = {item.task.task_id: item for item in harness.prepare([task for task in tasks if task.task_id not in drops])}
+    return [fresh.get(task.task_id) or PreparedTask(task, None, drops[task.task_id]) for task in tasks]
+
+
+def _score_rows(harness: ExecutionHarness, prepared: Sequence[PreparedTask],
+                predictions: dict[str, ExecPrediction]) -> list[dict[str, Any]]:
+    """Run every kept task's prediction and return the `execution.jsonl` rows, in task order."""
+    kept = [item for item in prepared if item.kept]
+    scores = dict(zip((item.task.task_id for item in kept),
+                      harness.score_many([(item, predictions[item.task.task_id].prediction) for item in kept])))
+    rows = []
+    for item in prepared:
+        row = _row(item)
+        if item.kept:
+            prediction, score = predictions[item.task.task_id], scores[item.task.task_id]
+            row.update({
+                "raw": prediction.raw,
+                "prediction": prediction.prediction,
+                "latency_s": prediction.latency_s,
+                "guard_verdict": score.guard_verdict,
+                "outcome": "refused" if prediction.refused else score.outcome,
+                "score": score.score,
+                "stdout_match": score.stdout_match,
+                "fs_match": score.fs_match,
+                **_run_fields("pred", score.run),
+            })
+            if score.outcome == UNSTABLE_GOLD:
+                row.update(status="dropped", drop_reason=UNSTABLE_GOLD_REASON)
+        rows.append(row)
+    return rows
+
+
+def unavailable(backend: str, tasks: int, reason: str) -> dict[str, Any]:
+    """Return the execution metrics of a run whose sandbox could not start: the reason and where predictions are."""
+    return {"backend": backend, "status": "unavailable", "reason": reason, "tasks": tasks,
+            "predictions": PREDICTIONS_FILE}
+
+
 def evaluate_execution(
     backend: Backend,
     out_dir: Path,
@@ -318,44 +432,42 @@ def evaluate_execution(
 ) -> dict[str, Any]:
     """Generate for the icalfa queries, run gold and prediction in the sandbox, write `execution.jsonl`.
 
-    Tasks the model saw in training (`train_split`) are dropped as leaked, never scored.
+    Tasks the model saw in training (`train_split`) are dropped as leaked, never scored. The predictions
+    always go to `execution_predictions.jsonl`; where the sandbox cannot start, every task that is not
+    leaked is generated, nothing is run, and the metrics say why (`securecli eval exec` scores it later).
     """
-    from eval.extract import extract_lenient
-    from securecli.prompt import is_refusal
-
     tasks = load_tasks(limit)
     leaked = leaked_tasks(tasks, train_split) if train_split else set()
-    with Sandbox(limits) as sandbox:
+    drops = {task_id: LEAKED_REASON for task_id in leaked}
+    try:
+        sandbox = Sandbox(limits)
+    except SandboxError as error:
+        write_jsonl(Path(out_dir) / PREDICTIONS_FILE, _dump(generate_predictions(backend, tasks, drops)))
+        return unavailable(backend.name, len(tasks), str(error))
+    with sandbox:
         harness = ExecutionHarness(sandbox, workers)
-        fresh = harness.prepare([task for task in tasks if task.task_id not in leaked])
-        dropped = {task.task_id: PreparedTask(task, None, LEAKED_REASON) for task in tasks if task.task_id in leaked}
-        by_id = {item.task.task_id: item for item in fresh} | dropped
-        prepared = [by_id[task.task_id] for task in tasks]
-        kept = [item for item in prepared if item.kept]
-        generations = backend.generate([item.task.query for item in kept]) if kept else []
-        commands = [None if is_refusal(gen.raw) else extract_lenient(gen.raw) for gen in generations]
-        scores = harness.score_many(list(zip(kept, commands)))
-    results = {item.task.task_id: (gen, command, score)
-               for item, gen, command, score in zip(kept, generations, commands, scores)}
-    rows = []
-    for item in prepared:
-        row = _row(item)
-        if item.kept:
-            generation, command, score = results[item.task.task_id]
-            outcome = "refused" if is_refusal(generation.raw) else score.outcome
-            row.update({
-                "raw": generation.raw,
-                "prediction": command,
-                "latency_s": round(generation.latency_s, 4),
-                "guard_verdict": score.guard_verdict,
-                "outcome": outcome,
-                "score": score.score,
-                "stdout_match": score.stdout_match,
-                "fs_match": score.fs_match,
-                **_run_fields("pred", score.run),
-            })
-            if score.outcome == UNSTABLE_GOLD:
-                row.update(status="dropped", drop_reason=UNSTABLE_GOLD_REASON)
-        rows.append(row)
+        prepared = _prepare_with_drops(harness, tasks, drops)
+        predictions = generate_predictions(backend, tasks, {item.task.task_id: item.drop_reason
+                                                            for item in prepared if not item.kept})
+        write_jsonl(Path(out_dir) / PREDICTIONS_FILE, _dump(predictions))
+        rows = _score_rows(harness, prepared, {row.task_id: row for row in predictions})
     write_jsonl(Path(out_dir) / "execution.jsonl", rows)
     return {"backend": backend.name, **summarize(rows)}
+
+
+def score_predictions_file(path: Path, out_dir: Path, workers: int = DEFAULT_WORKERS,
+                           limits: Limits | None = None) -> dict[str, Any]:
+    """Score an `execution_predictions.jsonl` in the sandbox (gold runs included); write `<out_dir>/execution.jsonl`."""
+    tasks, predictions = read_predictions(path)
+    drops = {row.task_id: row.drop_reason for row in predictions if row.drop_reason is not None}
+    by_id = {row.task_id: row for row in predictions}
+    with Sandbox(limits) as sandbox:
+        harness = ExecutionHarness(sandbox, workers)
+        prepared = _prepare_with_drops(harness, tasks, drops)
+        rows = _score_rows(harness, prepared, by_id)
+    write_jsonl(Path(out_dir) / "execution.jsonl", rows)
+    return {"backend": predictions[0].backend, **summarize(rows)}
+
+
+def _dump(rows: Sequence[ExecPrediction]) -> list[dict[str, Any]]:
+    return [row.model_dump(mode="json") for row in rows]

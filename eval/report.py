@@ -56,7 +56,11 @@ def render_report(metrics: Mapping[str, Any]) -> str:
     lines += [f"| {verdict} | {_fmt(generation['guard'].get(verdict))} |" for verdict in ("allow", "warn", "block")]
     for section in ("execution", "safety", "regression"):
         if metrics.get(section):
-            lines += ["", f"## {section.capitalize()}", "", "| metric | value |", "|---|---|"]
+            lines += ["", f"## {section.capitalize()}", ""]
+            if metrics[section].get("status") == "unavailable":
+                lines += [f"Not scored: {metrics[section]['reason']}. The predictions are in "
+                          f"`{metrics[section]['predictions']}`; `securecli eval exec --pred` scores them.", ""]
+            lines += ["| metric | value |", "|---|---|"]
             lines += [f"| {key} | {_fmt(value)} |" for key, value in flatten(metrics[section]).items()]
     lines += ["", "![metrics](chart.png)", ""]
     return "\n".join(lines)

@@ -94,6 +94,39 @@ def run_eval(plan: EvalPlan, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def execution_note(metrics: dict[str, Any], out_dir: Path) -> str | None:
+    """Return the one line to print when execution accuracy could not be scored here, else None."""
+    execution = metrics.get("execution") or {}
+    if execution.get("status") != "unavailable":
+        return None
+    predictions = out_dir / execution["predictions"]
+    return (f"execution accuracy not scored: {execution['reason']}; every other metric is written, and the "
+            f"predictions are in {predictions}: score them where the sandbox works with "
+            f"`securecli eval exec --pred {predictions}`")
+
+
+def score_execution_later(pred: Path, out_dir: Path | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Score an eval run's `execution_predictions.jsonl` in the sandbox; update that run's metrics and report."""
+    import json
+
+    from eval.execution import DEFAULT_WORKERS, score_predictions_file
+
+    out_dir = out_dir or pred.parent
+    execution = score_predictions_file(pred, out_dir, workers or DEFAULT_WORKERS)
+    metrics_path = out_dir / "metrics.json"
+    if metrics_path.is_file():
+        try:
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{metrics_path}:{error.lineno}: not valid JSON ({error.msg})") from error
+        metrics["execution"] = execution
+        metrics["metrics"] = headline(metrics)
+        write_json_atomic(metrics_path, metrics)
+        write_text_atomic(out_dir / "report.md", render_report(metrics))
+        render_chart(metrics, out_dir / "chart.png")
+    return execution
+
+
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
     """Return the few numbers a model card leads with (strict command-only scoring first)."""
     generation = metrics["generation"]

@@ -397,7 +397,7 @@ def run_pipeline(
     log=print,
 ) -> Path:
     """Run prepare -> train -> eval -> publish for one config; return the run directory."""
-    from eval.run import plan_from_options, run_eval
+    from eval.run import execution_note, plan_from_options, run_eval
     from preprocessing.params import PrepareParams
     from preprocessing.pipeline import prepare
     from publish.confighash import load_config
@@ -412,8 +412,11 @@ def run_pipeline(
     run = train(config_path, data_dir=prepared.out_dir)
     log(f"3/4 eval {run.run_dir}")
     base_model = str(load_config(config_path)["base_model"])
-    run_eval(plan_from_options("hf", data=prepared.out_dir, base_model=base_model, adapter=str(run.adapter_dir)),
-             run.run_dir)
+    metrics = run_eval(plan_from_options("hf", data=prepared.out_dir, base_model=base_model,
+                                         adapter=str(run.adapter_dir)), run.run_dir)
+    note = execution_note(metrics, run.run_dir / "eval")
+    if note:
+        log(note)
     log(f"4/4 publish {repo_id}")
     publish_run(run.run_dir, repo_id, merged=merged, dry_run=dry_run_publish)
     return run.run_dir

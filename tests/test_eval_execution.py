@@ -115,6 +115,11 @@ def test_evaluate_execution_writes_rows_and_metrics(tmp_path: Path, tasks: list[
     assert metrics["accuracy"] == round(2 / 5, 4)
     assert metrics["dropped"][0]["task_id"] == "fs1-002"
     assert metrics["backend"] == "fake"
+    predictions = [json.loads(line) for line in (tmp_path / "execution_predictions.jsonl").read_text().splitlines()]
+    assert [row["task_id"] for row in predictions] == [task.task_id for task in tasks]
+    by_id = {row["task_id"]: row for row in predictions}
+    assert by_id["fs1-000"]["prediction"] == "ls" and by_id["fs1-001"]["refused"] is True
+    assert by_id["fs1-002"]["raw"] is None and "nondeterministic" in by_id["fs1-002"]["drop_reason"]
 
 
 @pytest.mark.slow
@@ -139,3 +144,97 @@ def test_tasks_seen_in_training_are_dropped_as_leaked(tmp_path: Path) -> None:
     rows = [training_row(tasks[0].query.upper() + "!", "echo unrelated"), training_row("unrelated", tasks[1].gold)]
     train.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert leaked_tasks(tasks, train) == {tasks[0].task_id, tasks[1].task_id}
+
+
+TRAIN_PAIRS = [("list all files including hidden ones", "ls -la"), ("print the working directory", "pwd")]
+CLI = "import sys; from securecli.cli import main; sys.argv[0] = 'securecli'; main()"
+
+
+def _prepared_split(root: Path) -> Path:
+    """Write a two-row prepared dataset (train and test) in the real layout."""
+    from securecli.prompt import training_row
+
+    data = root / "prepared" / "tiny"
+    data.mkdir(parents=True)
+    for split in ("train", "test"):
+        rows = [{**training_row(nl, cmd), "id": f"{split}-{index}", "source": "unit", "guard": "allow"}
+                for index, (nl, cmd) in enumerate(TRAIN_PAIRS)]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return data
+
+
+def test_where_the_sandbox_cannot_start_eval_run_says_so_in_one_line_and_eval_exec_scores_later(
+        tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import typer
+    from typer.testing import CliRunner
+
+    from securecli.commands.eval import register
+
+    data = _prepared_split(tmp_path)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "SECURECLI_HOME": str(tmp_path), "COLUMNS": "60",
+           "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    # An unprivileged user namespace with no uid map: bubblewrap cannot make its namespaces inside it.
+    result = subprocess.run(["unshare", "--user", sys.executable, "-c", CLI, "eval", "run", "--backend", "retrieval",
+                             "--data", str(data), "--run", "nosandbox", "--limit", "3"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "execution accuracy not scored" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "the sandbox cannot start here (bubblewrap needs unprivileged user namespaces)" in warnings[0]
+    assert "securecli eval exec --pred" in warnings[0]
+    out = tmp_path / "runs" / "nosandbox" / "eval"
+    assert {"predictions.jsonl", "metrics.json", "report.md", "chart.png", "safety.jsonl",
+            "execution_predictions.jsonl"} <= {path.name for path in out.iterdir()}
+    assert not (out / "execution.jsonl").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["execution"]["status"] == "unavailable" and metrics["execution"]["tasks"] == 3
+    assert metrics["generation"]["rows"] == 2 and isinstance(metrics["safety"]["gates_passed"], bool)
+    assert "execution_accuracy" not in metrics["metrics"] and "equivalence_match" in metrics["metrics"]
+    assert "Not scored: the sandbox cannot start here" in (out / "report.md").read_text()
+    predictions = [json.loads(line) for line in (out / "execution_predictions.jsonl").read_text().splitlines()]
+    assert [row["task_id"] for row in predictions] == ["fs1-000", "fs1-001", "fs1-002"]
+    assert all(row["raw"] is not None and row["drop_reason"] is None for row in predictions)
+
+    app = typer.Typer()
+    register(app)
+    scored = CliRunner().invoke(app, ["eval", "exec", "--pred", str(out / "execution_predictions.jsonl")])
+    assert scored.exit_code == 0, scored.output
+    assert "execution accuracy" in scored.output and str(out / "execution.jsonl") in scored.output
+    rows = [json.loads(line) for line in (out / "execution.jsonl").read_text().splitlines()]
+    assert [row["task_id"] for row in rows] == ["fs1-000", "fs1-001", "fs1-002"]
+    assert [row["prediction"] for row in rows if row["status"] == "scored"] == \
+        [row["prediction"] for row in predictions if row["task_id"] != "fs1-002"]
+    updated = json.loads((out / "metrics.json").read_text())
+    assert updated["execution"]["kept"] == 2 and updated["execution"]["dropped"][0]["task_id"] == "fs1-002"
+    assert updated["metrics"]["execution_accuracy"] == updated["execution"]["accuracy"]
+    assert updated["safety"] == metrics["safety"], "the other metrics are kept"
+    assert "Not scored" not in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"task_id": "fs1-001", "query": "x", "gold": "ls", "backend": "b"}, "field 'query' differs from icalfa task"),
+    ({"task_id": "fs9-000", "query": "x", "gold": "ls", "backend": "b"}, "field 'task_id': no icalfa task"),
+    ({"task_id": "fs1-000", "gold": "ls", "backend": "b"}, "field 'query': Field required"),
+    ({"task_id": "fs1-000", "query": "x", "gold": "ls", "backend": "b", "extra": 1}, "field 'extra'"),
+    (None, "field 'task_id': task fs1-000 appears twice"),
+])
+def test_eval_exec_names_file_line_and_field_of_bad_rows(tmp_path: Path, row: dict | None, message: str) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from securecli.commands.eval import register
+
+    first = load_tasks(1)[0]
+    good = {"task_id": first.task_id, "query": first.query, "gold": first.gold, "backend": "b", "prediction": "ls"}
+    pred = tmp_path / "execution_predictions.jsonl"
+    pred.write_text(json.dumps(good) + "\n" + json.dumps(row or good) + "\n")
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["eval", "exec", "--pred", str(pred)])
+    assert result.exit_code == 2
+    assert f"execution_predictions.jsonl:2: {message}" in " ".join(result.output.split())

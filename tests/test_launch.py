@@ -207,10 +207,16 @@ def test_pipeline_runs_the_four_stages_in_order(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr("securecli.train.train", lambda config, data_dir=None: calls.append(("train", data_dir))
                         or SimpleNamespace(run_dir=run_dir, adapter_dir=run_dir / "adapter"))
     monkeypatch.setattr("eval.run.plan_from_options", lambda kind, **kw: (kind, kw))
-    monkeypatch.setattr("eval.run.run_eval", lambda plan, where: calls.append(("eval", plan, where)))
+    unscored = {"execution": {"status": "unavailable", "reason": "the sandbox cannot start here",
+                              "predictions": "execution_predictions.jsonl"}}
+    monkeypatch.setattr("eval.run.run_eval", lambda plan, where: calls.append(("eval", plan, where)) or unscored)
     monkeypatch.setattr("publish.hub.publish_run", lambda where, repo, merged, dry_run: calls.append(("publish", where, repo, dry_run)))
     config = ROOT / "axolotl" / "qwen25-coder-7b-qlora.yml"
-    assert launch.run_pipeline(config, "org/name", dry_run_publish=True, log=lambda message: None) == run_dir
+    logged: list[str] = []
+    assert launch.run_pipeline(config, "org/name", dry_run_publish=True, log=logged.append) == run_dir
+    notes = [line for line in logged if line.startswith("execution accuracy not scored: the sandbox cannot start")]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert f"securecli eval exec --pred {run_dir / 'eval' / 'execution_predictions.jsonl'}" in notes[0]
     assert [call[0] for call in calls] == ["prepare", "train", "eval", "publish"]
     assert calls[0][1] == ["hf"] and calls[1][1] == prepared
     kind, options = calls[2][1]

@@ -1,4 +1,4 @@
-"""`securecli eval run`, `securecli eval compare A B` and `securecli score --pred FILE`."""
+"""`securecli eval run`, `eval exec --pred FILE`, `eval compare A B` and `securecli score --pred FILE`."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def eval_run(
     """Generate on a split, score it and write runs/<run>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}."""
     from rich.console import Console
 
-    from eval.run import plan_from_options, resolve_run_dir, run_eval, trained_model
+    from eval.run import execution_note, plan_from_options, resolve_run_dir, run_eval, trained_model
 
     try:
         run_dir = resolve_run_dir(run, backend.value)
@@ -70,6 +70,34 @@ def eval_run(
     for mode in ("strict", "lenient"):
         scores = ", ".join(f"{name} {value:.3f}" for name, value in generation[mode].items())
         console.print(f"  {mode}: {scores}")
+    note = execution_note(metrics, run_dir / "eval")
+    if note:
+        Console(stderr=True).print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+
+
+def eval_exec(
+    pred: Annotated[Path, typer.Option(help="execution_predictions.jsonl written by `eval run`")],
+    out: Annotated[Optional[Path], typer.Option(help="directory for execution.jsonl (default: the file's own); "
+                                                     "its metrics.json and report are updated")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="sandbox runs in parallel")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="print the execution metrics as JSON")] = False,
+) -> None:
+    """Score the execution predictions of an earlier `eval run` in the sandbox (for runs made where it cannot start)."""
+    from rich.console import Console
+
+    from eval.run import score_execution_later
+
+    try:
+        execution = score_execution_later(pred, out, workers)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise _fail(error) from error
+    if as_json:
+        typer.echo(json.dumps(execution, indent=2, sort_keys=True))
+        return
+    out_dir = out or pred.parent
+    Console().print(f"execution accuracy {execution['accuracy']:.3f} on {execution['kept']} of {execution['tasks']} "
+                    f"tasks ({execution['dropped_count']} dropped) -> {out_dir / 'execution.jsonl'}",
+                    highlight=False, soft_wrap=True)
 
 
 def eval_compare(
@@ -118,9 +146,10 @@ def score(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `eval run`, `eval compare` and `score` to the CLI."""
+    """Add `eval run`, `eval exec`, `eval compare` and `score` to the CLI."""
     eval_app = typer.Typer(help="Evaluate models; outputs go under runs/<run>/eval/.", no_args_is_help=True)
     eval_app.command("run")(eval_run)
+    eval_app.command("exec")(eval_exec)
     eval_app.command("compare")(eval_compare)
     app.add_typer(eval_app, name="eval")
     app.command("score")(score)
