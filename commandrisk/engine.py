@@ -4,6 +4,7 @@ explain the verdict. Only what is understood is allowed; whatever cannot be anal
 from __future__ import annotations
 
 import posixpath
+import re
 
 from commandrisk import capabilities, explain
 from commandrisk.hits import Hit
@@ -51,6 +52,8 @@ def _assess(command: str, context: Context, policy: Policy) -> Assessment:
     pairs = evaluate(scan) + capabilities.judge(scan, policy)
     hits = _apply_policy(pairs, scan, policy)
     hits.extend(_parse_failures(scan))
+    if scan.parse_errors:
+        hits.extend(_rescued_blocks(normalized.text, frame))
     hits.extend(_input_findings(normalized))
     return _result(command, hits, len([c for c in scan.commands if c.argv]))
 
@@ -101,6 +104,19 @@ def _apply_policy(pairs: list[tuple[SimpleCommand | None, Hit]], scan: Scan, pol
                 hit = hit.with_verdict(verdict, max(low, min(high, hit.risk)))
         hits.append(hit)
     return hits
+
+
+def _rescued_blocks(text: str, frame: Frame) -> list[Hit]:
+    """Input that does not parse is also read piece by piece, split at `;`, `&&`, `||`, `|` and newlines, so a
+    destructive command next to a syntax error (`[ -d / ] && rm -rf /`) is still blocked."""
+    pieces = [p.strip() for p in re.split(r"&&|\|\||[;|\n]", text) if p.strip()]
+    if len(pieces) < 2:
+        return []
+    found = []
+    for piece in pieces[:64]:
+        scan = scan_source(piece, frame)
+        found.extend(h for _, h in evaluate(scan) if h.verdict == Verdict.BLOCK)
+    return found
 
 
 def _policy_name(cmd: SimpleCommand) -> str:

@@ -217,7 +217,7 @@ class Walk:
         for i, child in enumerate(children):
             if not child.is_named:
                 continue
-            background = i + 1 < len(children) and children[i + 1].type == "&"
+            background = state.background or (i + 1 < len(children) and children[i + 1].type == "&")
             if background != state.background:
                 inner = state.copy()
                 inner.background = background
@@ -266,6 +266,12 @@ class Walk:
         """`while COND; do ...; done` and `for ((;;))`: the body runs in a loop, endless when COND is constant."""
         inner = state.copy()
         inner.loop = "endless" if _endless(node) else "bounded"
+        text = node.text.decode("utf-8", "replace")
+        if inner.loop == "endless" and not re.search(r"\b(break|exit|return)\b", text):
+            span, snippet = self.span_of(node)
+            self.sink.notes.append(Hit(Category.DENIAL_OF_SERVICE, "dos.endless_loop", Verdict.WARN, 45,
+                                       "loops forever: the condition never changes and nothing breaks out", snippet,
+                                       span, "T1499"))
         self.sequence(node, inner)
         state.cwd = inner.cwd
 

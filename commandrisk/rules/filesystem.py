@@ -122,6 +122,9 @@ def dd(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
             p = place(cmd, scan, arg[3:])
             if p.kind == "device":
                 yield hit(cmd, DISK, "disk.dd_device", BLOCK, 100, f"dd writes raw data to {p.describe()}", "T1561.002")
+            elif p.dynamic and p.kind in ("unknown", "variable_root"):
+                yield hit(cmd, DISK, "disk.dd_dynamic_target", WARN, 60,
+                          "dd writes raw data to a target only known at run time (it could be a disk)", "T1561.002")
 
 
 MKFS = frozenset({"mkfs", "mke2fs", "mkswap", "mkdosfs", "mkntfs", "wipefs", "blkdiscard", "mkfs.ext4", "mkfs.ext3",

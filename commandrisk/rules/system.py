@@ -338,9 +338,22 @@ def kills(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
         yield hit(cmd, DOS, "dos.kill_all", BLOCK, 90, "kills every process (or init)", "T1489")
     elif cmd.name == "killall5" or (cmd.name in ("killall", "pkill") and any(a in ("init", "systemd") for a in args)):
         yield hit(cmd, DOS, "dos.kill_all", BLOCK, 90, f"{cmd.name} kills system processes", "T1489")
-    elif any(SECURITY_PROCESSES.match(a) for a in args if not a.startswith("-")):
+    elif cmd.name in ("pkill", "killall") and _kills_everything(args):
+        yield hit(cmd, DOS, "dos.kill_all", BLOCK, 90, f"{cmd.name} kills every process of a user or every process",
+                  "T1489")
+    elif any(SECURITY_PROCESSES.match(a) for a in [*args, *(x for c in cmd.word_commands() for x in c.args)]
+             if not a.startswith("-")):
         yield hit(cmd, EVADE, "evasion.kill_security_process", BLOCK, 85, "kills a security or logging daemon",
                   "T1562.001")
+
+
+def _kills_everything(args: list[str]) -> bool:
+    """`pkill -u root`, `pkill -9 .`, `killall -u root`, `pkill -f ''`: a pattern or user that matches everything."""
+    for i, arg in enumerate(args):
+        if arg in ("-u", "-U", "--euid", "--uid", "--user") and i + 1 < len(args) and args[i + 1] in ("root", "0"):
+            return True
+    patterns = [a for a in args if not a.startswith("-")]
+    return any(p in (".", ".*", "^", "", "*") for p in patterns)
 
 
 @on("shutdown", "reboot", "halt", "poweroff", "init", "telinit")
@@ -386,11 +399,16 @@ def kernel_modules(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     yield hit(cmd, PERSIST, "tamper.kernel_module", WARN, 50, f"{cmd.name} changes the running kernel", "T1547.006")
 
 
+def _sets_root_password(cmd: SimpleCommand) -> bool:
+    """`echo 'root:x' | chpasswd`: a new password for root."""
+    return cmd.name == "chpasswd" and any(re.match(r"\s*root:", t) for t in static_text_into(cmd))
+
+
 @on("useradd", "adduser", "usermod", "groupmod", "gpasswd", "passwd", "chpasswd", "userdel", "deluser")
 def accounts(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """UID-0 accounts, adding users to admin groups, removing root's password."""
     joined = " ".join(cmd.args)
-    if re.search(r"(-u|--uid)\s*0\b|(-o|--non-unique)\b.*(-u|--uid)\s*0\b", joined):
+    if re.search(r"(^|\s)(-[a-zA-Z]*u|--uid)[\s=]*0\b", joined) or _sets_root_password(cmd):
         yield hit(cmd, PRIV, "privesc.uid0_account", BLOCK, 95, "creates or changes an account to UID 0", "T1136.001")
     elif cmd.name == "passwd" and re.search(r"(^|\s)-d\s+root\b|(^|\s)-d$", joined):
         yield hit(cmd, PRIV, "privesc.remove_password", BLOCK, 90, "removes the password of an account", "T1098")
@@ -477,7 +495,8 @@ def fill_disk(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """Endless data into a file (`yes > f`, `cat /dev/zero > f`) or huge allocations (fallocate, truncate, dd)."""
     endless = cmd.name == "yes" or (cmd.name == "cat" and any(a in ("/dev/zero", "/dev/urandom", "/dev/random")
                                                               for a in cmd.args))
-    if endless and any(r.writes and not r.target.startswith("/dev/") for r in cmd.redirects):
+    if endless and any(r.writes and (not r.target.startswith("/dev/") or r.target.startswith("/dev/shm/"))
+                       for r in cmd.redirects):
         yield hit(cmd, DOS, "dos.fill_disk", WARN, 50, "writes endless data to a file until the disk is full", "T1499.001")
     size = allocation_bytes(cmd)
     if size is not None and size >= HUGE_ALLOCATION:
@@ -507,6 +526,12 @@ def allocation_bytes(cmd: SimpleCommand) -> float | None:
                     return parse_size(args[i + 1].lstrip("+"))
                 if arg.startswith(flag) and len(arg) > len(flag):
                     return parse_size(arg[len(flag):].lstrip("+"))
+    if cmd.name == "head" and any(r.writes for r in cmd.redirects):
+        for i, arg in enumerate(args):
+            if arg in ("-c", "--bytes") and i + 1 < len(args):
+                return parse_size(args[i + 1])
+            if arg.startswith(("-c", "--bytes=")) and len(arg) > 2:
+                return parse_size(arg.split("=", 1)[-1] if "=" in arg else arg[2:])
     if cmd.name == "dd":
         operands = dict(a.split("=", 1) for a in args if "=" in a)
         block = parse_size(operands.get("bs", operands.get("obs", "512"))) or 512
