@@ -53,7 +53,7 @@ def judge(text: str, language: str, cmd: SimpleCommand, scan: Scan) -> list[Hit]
         return list(_sed(text, cmd, scan))
     if language == "awk":
         return list(_awk(text, cmd, scan))
-    if language == "jq":
+    if language in ("jq", "yq", "gojq", "jaq"):
         return list(_jq(text, cmd))
     return list(_read_only(text, language, cmd))
 
@@ -360,6 +360,8 @@ WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 REGEXES = re.compile(r"\b(?:s|tr|y)/(?:[^/\\\n]|\\.)*/(?:[^/\\\n]|\\.)*/[a-z]*|\b(?:m|qr)?/(?:[^/\\\n]|\\.)+/[a-z]*"
                      r"|(?:(?<=[\s(!~,])|^)/(?:[^/\\\n]|\\.)+/[a-z]*")
+LOCAL_JSON = re.compile(r"\brequire\(\s*['\"]\.{1,2}/[\w./-]+\.json['\"]\s*\)")
+"""`require('./package.json')` only reads a JSON file of the project."""
 SIGIL_VARIABLES = re.compile(r"[$@%][A-Za-z_]\w*|\$\d+|\$.")
 
 
@@ -374,7 +376,7 @@ def _read_only(text: str, language: str, cmd: SimpleCommand) -> Iterator[Hit]:
         yield _hit(cmd, Category.UNTRUSTED_EXECUTION, f"{language}.shell_out", WARN, 55,
                    f"{language} code runs shell commands", "T1059")
         return
-    stripped = SIGIL_VARIABLES.sub(" ", REGEXES.sub(" ", STRINGS.sub('""', text)))
+    stripped = SIGIL_VARIABLES.sub(" ", REGEXES.sub(" ", STRINGS.sub('""', LOCAL_JSON.sub("x", text))))
     unknown = sorted({w for w in WORD.findall(stripped) if w not in allowed})
     if unknown:
         yield _hit(cmd, Category.UNTRUSTED_EXECUTION, f"{language}.not_read_only", WARN, 45,

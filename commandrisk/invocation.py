@@ -32,6 +32,8 @@ class Invocation:
     flags: set[str] = field(default_factory=set)
     unknown_options: list[str] = field(default_factory=list)
     unknown_subcommand: str | None = None
+    passthrough: bool = False
+    """An allowed free-form subcommand (a package script, a make target): its words are the script's own."""
 
     @property
     def behaviour(self) -> Behaviour:
@@ -56,6 +58,9 @@ def read_invocation(utility: Utility, args: list[str], program: str = "") -> Inv
     ended = False
     while i < len(args):
         arg = args[i]
+        if inv.passthrough:
+            inv.values.extend(Value("data", a, k) for k, a in enumerate(args[i:], start=i))
+            break
         if ended or arg == "-" or not _looks_like_option(arg):
             if not ended and not operands and _enter_subcommand(inv, arg):
                 i += 1
@@ -89,6 +94,8 @@ def _enter_subcommand(inv: Invocation, word: str) -> bool:
     if sub is None:
         if inv.behaviour.unknown_subcommands == "warn":
             inv.unknown_subcommand = word
+        else:
+            inv.passthrough = True
         return False
     inv.chain.append(sub)
     inv.path.append(word)
@@ -115,6 +122,11 @@ def _read_option(inv: Invocation, args: list[str], i: int) -> int:
     option, known = _lookup(inv, name)
     if known:
         return _take(inv, args, i, name, option, glued if eq else None)
+    if "=" in arg and not arg.startswith("--"):
+        name, _, glued = arg.partition("=")
+        option, known = _lookup(inv, name)
+        if known:
+            return _take(inv, args, i, name, option, glued)
     if arg.startswith("--"):
         inv.unknown_options.append(name)
         return i + 1
@@ -128,6 +140,8 @@ def _read_option(inv: Invocation, args: list[str], i: int) -> int:
             rest = arg[j + 1:]
             return _take(inv, args, i, short, option, rest if rest else None)
         _flag(inv, short)
+        if j + 1 < len(arg) and not arg[j + 1].isalpha():
+            return i + 1
     return i + 1
 
 
