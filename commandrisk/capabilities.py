@@ -375,6 +375,8 @@ def _target_hits(cmd: SimpleCommand, inv: Invocation, target: str, role: str, sc
 
 def _workspace_wipe(cmd: SimpleCommand, inv: Invocation, place: Place, scan: Scan) -> Iterator[Hit]:
     """`rm -rf .`, `rm -rf *`, `rm -rf .git`, `find . -delete`: the whole project or its history."""
+    if place.dynamic:
+        return
     inside = place.location.parts[len(scan.frame.workspace.parts):]
     filtered = any(v.option for v in inv.values)
     if not inside or inside in (("*",), (".*",)):

@@ -25,18 +25,29 @@ LANGUAGE_ALIASES = {"python2": "python", "python3": "python", "nodejs": "node", 
 
 
 class ReadOnlyWords(BaseModel):
-    """The data file's shape: per language, the words a provably read-only program may use."""
+    """The data file's shape: per language, the words a provably read-only program may use, and per query
+    language the statements that only read."""
 
     model_config = ConfigDict(extra="forbid")
 
     languages: dict[str, list[str]]
+    statements: dict[str, list[str]]
+
+
+@lru_cache(maxsize=1)
+def _read_only_data() -> ReadOnlyWords:
+    text = resources.files("commandrisk").joinpath("code_readonly.yaml").read_text(encoding="utf-8")
+    return ReadOnlyWords.model_validate(yaml.safe_load(text))
 
 
 @lru_cache(maxsize=1)
 def _read_only_words() -> dict[str, frozenset[str]]:
-    text = resources.files("commandrisk").joinpath("code_readonly.yaml").read_text(encoding="utf-8")
-    data = ReadOnlyWords.model_validate(yaml.safe_load(text))
-    return {lang: frozenset(words) for lang, words in data.languages.items()}
+    return {lang: frozenset(words) for lang, words in _read_only_data().languages.items()}
+
+
+@lru_cache(maxsize=1)
+def _read_only_statements() -> dict[str, frozenset[str]]:
+    return {lang: frozenset(w.lower() for w in words) for lang, words in _read_only_data().statements.items()}
 
 
 def judge(text: str, language: str, cmd: SimpleCommand, scan: Scan) -> list[Hit]:
@@ -55,6 +66,8 @@ def judge(text: str, language: str, cmd: SimpleCommand, scan: Scan) -> list[Hit]
         return list(_awk(text, cmd, scan))
     if language in ("jq", "yq", "gojq", "jaq"):
         return list(_jq(text, cmd))
+    if language in _read_only_statements():
+        return list(_statements(text, language, cmd))
     return list(_read_only(text, language, cmd))
 
 
@@ -354,6 +367,17 @@ def _jq(text: str, cmd: SimpleCommand) -> Iterator[Hit]:
     if JQ_ENVIRONMENT.search(STRINGS.sub('""', text)):
         yield _hit(cmd, Category.CREDENTIAL_ACCESS, "jq.environment", WARN, 45,
                    "jq reads the environment (tokens, keys)", "T1552.001")
+
+
+def _statements(text: str, language: str, cmd: SimpleCommand) -> Iterator[Hit]:
+    """A query one-liner that only reads (SELECT, SHOW, GET, ...) passes; anything else asks."""
+    allowed = _read_only_statements()[language]
+    for statement in re.split(r";|\n", STRINGS.sub("''", text)):
+        words = statement.split()
+        if words and words[0].lower() not in allowed:
+            yield _hit(cmd, Category.UNTRUSTED_EXECUTION, f"{language}.writes", WARN, 45,
+                       f"runs the {language} statement {words[0].upper()}, which can change data", "T1565.001")
+            return
 
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -122,7 +122,8 @@ def test_risk_orders_verdicts() -> None:
         ("rm -rf ../..", Verdict.BLOCK),
         ("rm -rf /work/proj/build", Verdict.ALLOW),
         ("rm -rf /work/other", Verdict.BLOCK),
-        ("cd .. && rm -rf *", Verdict.ALLOW),
+        ("cd .. && rm -rf *", Verdict.WARN),
+        ("cd .. && rm -rf lib/*", Verdict.ALLOW),
         ("cd ../.. && rm -rf *", Verdict.BLOCK),
         ("rm -rf ~", Verdict.BLOCK),
         ("rm -rf /home/alice/.ssh", Verdict.BLOCK),
@@ -135,7 +136,8 @@ def test_workspace_root_from_context(command: str, expected: Verdict) -> None:
 
 def test_cd_is_tracked_across_lists_and_subshells_do_not_leak() -> None:
     assert assess("cd /tmp/x && cd / ; rm -rf ./*").verdict is Verdict.BLOCK
-    assert assess("(cd /; ls) && rm -rf ./*").verdict is Verdict.ALLOW
+    assert assess("(cd /; ls) && rm -rf ./build/*").verdict is Verdict.ALLOW
+    assert assess("(cd /; ls) && rm -rf ./*").verdict is Verdict.WARN
     assert assess("cd \"$TARGET\" && rm -rf *").verdict is Verdict.WARN
 
 
