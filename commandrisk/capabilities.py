@@ -36,6 +36,8 @@ CAPABILITY_CATEGORY: dict[str, tuple[Category, str, str]] = {
     "shell": (Category.UNTRUSTED_EXECUTION, "T1059", "runs a command given in an option"),
     "scheduler": (Category.PERSISTENCE, "T1053", "schedules commands to run later"),
     "name_resolution": (Category.DEFENSE_EVASION, "T1574", "changes which program a name runs"),
+    "tunnel": (Category.CREDENTIAL_ACCESS, "T1572", "opens a network tunnel or proxy to another machine"),
+    "recon": (Category.CREDENTIAL_ACCESS, "T1046", "scans networks or hosts"),
 }
 MAX_VARIANTS = 24
 
@@ -259,7 +261,8 @@ def _invocation(cmd: SimpleCommand, utility: Utility, scan: Scan, policy: Policy
     yield from _capability_hits(cmd, inv.capabilities, policy, inv.name)
     for value in inv.values:
         yield from _value_hits(cmd, inv, value, scan, policy, prepared)
-    if "interpreter" in inv.capabilities and not inv.of_role("code", "script", "module", "exec"):
+    if "interpreter" in inv.capabilities and not [v for v in inv.of_role("code", "script", "module", "exec")
+                                                   if v.text not in ("-", "/dev/stdin")]:
         yield from _stdin_code(cmd, inv, scan, policy, prepared)
     yield from _glob_variants(cmd, inv, scan)
 

@@ -24,7 +24,7 @@ setting (risky keys in `config_code_keys`), `workdir` a directory the program th
 Capability = Literal[
     "inspect", "edit", "build", "network", "package_install", "privilege", "system", "process", "vcs_push",
     "vcs_remote", "container", "cluster", "cloud", "interpreter", "shell", "remote_shell", "scheduler",
-    "name_resolution", "wrapper",
+    "name_resolution", "wrapper", "tunnel", "recon",
 ]
 """What running a program (or one of its subcommands) does at all; the policy gives each a default verdict."""
 

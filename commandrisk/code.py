@@ -102,9 +102,12 @@ WRITE_CALLS = frozenset({"shutil.copy", "shutil.copy2", "shutil.copyfile", "shut
                          "os.makedirs", "Path.write_text", "Path.write_bytes", "pathlib.Path.write_text",
                          "pathlib.Path.write_bytes", "Path.chmod", "Path.touch", "Path.mkdir", "Path.rename"})
 NETWORK_MODULES = ("socket", "urllib", "requests", "http", "httpx", "ftplib", "smtplib", "telnetlib", "paramiko",
-                   "aiohttp", "websocket", "xmlrpc", "ssl")
+                   "aiohttp", "websocket", "xmlrpc", "ssl", "webbrowser", "dns")
 DYNAMIC_CODE = frozenset({"eval", "exec", "compile", "__import__", "importlib.import_module", "getattr", "ctypes",
-                          "marshal.loads", "pickle.loads", "os.fork", "os.kill", "signal.pthread_kill"})
+                          "marshal.loads", "pickle.loads", "os.fork", "os.kill", "signal.pthread_kill",
+                          "sys.path.insert", "sys.path.append", "sys.path.extend", "site.addsitedir"})
+DYNAMIC_MODULES = frozenset({"ctypes", "runpy", "importlib", "cffi", "marshal", "pickle", "code", "imp"})
+"""Modules whose calls load or run code the text does not show (`ctypes.CDLL(...)`, `runpy.run_path`, `sys.path`)."""
 DECODERS = ("base64", "codecs", "zlib", "binascii", "bytes.fromhex", "marshal")
 
 
@@ -228,7 +231,9 @@ def _python(text: str, cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     if runs_data:
         yield _hit(cmd, Category.OBFUSCATION, "python.dynamic_code", WARN, 55,
                    f"python code runs code built at run time ({runs_data[0]})", "T1027")
-    dynamic = sorted({n for n in names if n in DYNAMIC_CODE and n not in ("eval", "exec", "compile")})
+    dynamic = sorted({n for n in names if (n in DYNAMIC_CODE or n.split(".")[0] in DYNAMIC_MODULES)
+                      and n not in ("eval", "exec", "compile")})
+    dynamic += sorted(m for m in calls.imports if m.split(".")[0] in DYNAMIC_MODULES and m not in dynamic)
     if dynamic:
         yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "python.dynamic_call", WARN, 50,
                    f"python code uses {dynamic[0]}, whose effect cannot be read from the text", "T1059.006")
@@ -246,9 +251,13 @@ def _opens_for_writing(call: ast.Call) -> bool:
 
 def _python_path(cmd: SimpleCommand, scan: Scan, name: str, call: ast.Call, calls: _Calls, role: str) -> Iterator[Hit]:
     """A file deleted or written by Python code, judged by where it is."""
-    target_node = call.args[-1] if name.startswith(("shutil.copy", "shutil.move", "os.rename", "os.replace", "os.symlink", "os.link")) and len(call.args) > 1 else (call.args[0] if call.args else None)
-    if target_node is None and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call):
-        target_node = call.func.value.args[0] if call.func.value.args else None
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if name.startswith(("Path.", "pathlib.Path.")) and isinstance(receiver, ast.Call):
+        target_node = receiver.args[0] if receiver.args else None
+    elif name.startswith(("shutil.copy", "shutil.move", "os.rename", "os.replace", "os.symlink", "os.link")):
+        target_node = call.args[-1] if len(call.args) > 1 else None
+    else:
+        target_node = call.args[0] if call.args else None
     target = literal(target_node, calls) if target_node is not None else None
     verb = "deletes" if role == "delete" else "writes"
     if target is None:

@@ -756,7 +756,10 @@ def find_exec_commands(args: list[str]) -> list[list[str]]:
     """Commands run by `find -exec/-execdir/-ok/-okdir ... ;|+`, with `{}` replaced by what find yields."""
     start = find_start(args)
     filtered = any(a in FIND_FILTERS for a in args)
+    names = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-name", "-iname")]
     found = start.rstrip("/") + "/" + DYN if filtered else start
+    if len(names) == 1 and "/" not in names[0]:
+        found = start.rstrip("/") + "/" + DYN + "/" + names[0]
     commands: list[list[str]] = []
     i = 0
     while i < len(args):

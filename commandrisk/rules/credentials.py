@@ -20,6 +20,7 @@ SECRET_FILES = re.compile(
     r"|(^|/)\.config/gcloud/|(^|/)\.azure/|(^|/)\.password-store/|(^|/)\.vault-token$|(^|/)logins\.json$"
     r"|(^|/)key[34]\.db$|Login Data$|(^|/)\.npmrc$|(^|/)\.pypirc$|^/proc/(\d+|self|\*|\x00)/environ$"
     r"|(^|/)\.(bash|zsh)_history$|(^|/)\.ssh/\*$|(^|/)wallet\.dat$|^~/\.(ssh|gnupg|aws|password-store)$"
+    r"|(^|/)id_(rsa|dsa|ecdsa|ed25519)$|(^|/)[^/]*\.(pem|p12|pfx)$|^/proc/[^/]+/mem$|^/dev/k?mem$|^/etc/sudoers(\.d/.*)?$"
     r"|(^|/)\.config/gh/hosts\.ya?ml$|(^|/)\.config/hub$|^/(var/)?run/secrets/|(^|/)\.terraform\.d/credentials"
     r"|(^|/)\.cargo/credentials(\.toml)?$|(^|/)\.gem/credentials$|(^|/)\.composer/auth\.json$|(^|/)\.boto$"
     r"|(^|/)\.config/rclone/rclone\.conf$|(^|/)\.s3cfg$|(^|/)\.m2/settings\.xml$|(^|/)\.ssh/[\w.-]*\.pem$"
@@ -34,10 +35,10 @@ CRACKERS = {"mimipenguin": BLOCK, "lazagne": BLOCK, "unshadow": BLOCK, "john": W
             "truffleHog": WARN, "gitleaks": WARN}
 
 
-SECRET_HINT = re.compile(r"shadow|passwd|opasswd|ssh|\.aws|netrc|credentials|\.docker|\.kube|pgpass|my\.cnf|gnupg|"
+SECRET_HINT = re.compile(r"shadow|sudoers|secrets|token|hosts\.ya?ml|\.pem|\.key|id_(rsa|dsa|ecdsa|ed25519)|/mem\b|passwd|opasswd|ssh|\.aws|netrc|credentials|\.docker|\.kube|pgpass|my\.cnf|gnupg|"
                          r"gcloud|azure|password-store|vault-token|logins|key[34]\.db|Login Data|npmrc|pypirc|environ|"
                          r"_history|wallet|id_|\.env|\.sql|\.dump|~|/home|/root|\$HOME")
-PRIVATE_FILES = re.compile(r"^/etc/(passwd|group|sudoers)-?$|^/etc/sudoers\.d/|(^|/)\.env(\.(?!example|sample|template|dist)[\w-]+)?$")
+PRIVATE_FILES = re.compile(r"^/etc/(passwd|group)-?$|(^|/)\.env(\.(?!example|sample|template|dist)[\w-]+)?$")
 DUMP_FILES = re.compile(r"\.(sql|dump|sqlite3?|bak)(\.(gz|bz2|xz|zst))?$|(^|/)(db|database)[\w-]*\.tar(\.\w+)?$")
 BULK_KINDS = frozenset({"home_root", "home_other"})
 OUTPUT_OPTIONS = frozenset({"-o", "--output", "-c", "--cookie-jar", "-D", "--dump-header", "--trace", "--trace-ascii",
@@ -71,10 +72,12 @@ def sources_read(cmd: SimpleCommand, scan: Scan) -> list[Source]:
     found: list[Source] = []
     for raw in _read_candidates(cmd):
         for piece in re.split(r"[=@:,<]", raw) if re.search(r"[=@:,<]", raw) else [raw]:
-            if not piece or piece.startswith("-") or "/" not in piece and not piece.startswith((".", "~")):
+            bare_ok = cmd.cwd is not None and cmd.cwd.anchor in ("/", "~")
+            if not piece or piece.startswith("-") or "/" not in piece and not piece.startswith((".", "~")) \
+                    and not bare_ok:
                 continue
             p = scan.frame.place(piece, cmd.cwd)
-            path = p.location.display()
+            path = p.location.display() if not p.dynamic else piece.replace(DYN, "*")
             if HASH_FILES.search(path):
                 found.append(Source(path, "hash"))
             elif SECRET_FILES.search(path) and not path.endswith(".pub"):

@@ -136,7 +136,7 @@ def awk(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
                   "T1059.004")
 
 
-@on("tar", "zip", "rsync", "git", "vim", "vi", "less", "man")
+@on("tar", "zip", "rsync", "git", "vim", "vi", "less", "more", "man")
 def exec_options(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """Options that run commands: `tar --checkpoint-action=exec=...`, `zip -TT`, `rsync -e`, `vim -c '!...'`."""
     scripts: list[str] = []
@@ -147,6 +147,8 @@ def exec_options(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
             scripts.append(cmd.args[i + 1])
         elif cmd.name in ("vim", "vi") and arg in ("-c", "+") and i + 1 < len(cmd.args) and cmd.args[i + 1].startswith(("!", ":!")):
             scripts.append(cmd.args[i + 1].lstrip(":!"))
+        elif cmd.name in ("less", "more", "man") and arg.startswith("+") and "!" in arg:
+            scripts.append(arg.split("!", 1)[1])
     for script in scripts:
         inner = nested_hits(script, cmd, scan)
         worst = max(inner, key=lambda h: h.verdict.severity) if inner else None

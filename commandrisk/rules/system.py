@@ -253,7 +253,8 @@ def history_variables(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     if cmd.name == "unset" and HISTORY_VARS & set(cmd.args):
         yield hit(cmd, EVADE, "evasion.history_disable", BLOCK, 80, "stops the shell from recording history", "T1562.003")
         return
-    if cmd.name == "set" and "+o" in cmd.args and "history" in cmd.args:
+    if cmd.name == "set" and "+o" in cmd.args and "history" in cmd.args or cmd.name == "shopt" and "-u" in cmd.args \
+            and "-o" in cmd.args and "history" in cmd.args:
         yield hit(cmd, EVADE, "evasion.history_disable", BLOCK, 80, "stops the shell from recording history", "T1562.003")
         return
     for name, value in cmd.assignments.items():
