@@ -148,13 +148,13 @@ def _untrusted_code(cmd: SimpleCommand, scan: Scan, policy: Policy, prepared: se
         yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.from_temp", BLOCK, 80,
                    f"{verb} {shown} from a temporary directory, where anyone can plant code")
     elif place.kind == "workspace":
-        relative = _workspace_relative(place.location, scan)
-        if policy.allows_workspace_program(relative):
-            return
-        shadow = catalogue().get(posixpath.basename(path))
-        reason = f"; it is not the system's {shadow.names[0]}" if shadow is not None else ""
-        yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.workspace_code", WARN, 45,
-                   f"{verb} {shown} from the workspace{reason}; allow it with workspace_programs in a policy file")
+        name = posixpath.basename(path)
+        if name in catalogue().system_names:
+            yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.shadowed_utility", WARN, 55,
+                       f"{verb} {shown} from the workspace; it is not the system's {name}")
+        elif not policy.allows_workspace_program(_workspace_relative(place.location, scan)):
+            yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.workspace_code", WARN, 45,
+                       f"{verb} {shown} from the workspace; allow it with workspace_programs in a policy file")
     else:
         yield _hit(cmd, Category.UNTRUSTED_EXECUTION, "exec.outside_system", WARN, 55,
                    f"{verb} {shown}, which is neither a system program nor in the workspace")

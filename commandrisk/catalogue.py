@@ -109,6 +109,7 @@ class Family(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     family: str
+    system: bool = Field(default=False, description="utilities of the operating system itself (coreutils, shells, ...)")
     description: str
     utilities: list[Utility]
 
@@ -123,12 +124,15 @@ class Catalogue:
     def __init__(self, families: list[Family]):
         self.families = families
         self.by_name: dict[str, Utility] = {}
+        self.system_names: set[str] = set()
         for family in families:
             for utility in family.utilities:
                 for name in utility.names:
                     if name in self.by_name:
                         raise CatalogueError(f"{family.family}: {name!r} is catalogued twice")
                     self.by_name[name] = utility
+                    if family.system:
+                        self.system_names.add(name)
 
     def get(self, name: str) -> Utility | None:
         """The utility installed as `name`, or None."""

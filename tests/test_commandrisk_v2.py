@@ -72,9 +72,11 @@ def test_a_program_named_by_a_path_is_not_the_catalogued_utility() -> None:
 
 def test_workspace_programs_come_from_the_policy() -> None:
     assert assess("./gradlew build").verdict is Verdict.ALLOW
-    assert assess("./tools/gen.sh").verdict is Verdict.WARN
-    policy = parse_policy("workspace_programs: ['./tools/*']")
-    assert assess("./tools/gen.sh", policy=policy).verdict is Verdict.ALLOW
+    assert assess("./scripts/test.sh").verdict is Verdict.ALLOW
+    assert assess("./hack/gen.sh").verdict is Verdict.WARN
+    policy = parse_policy("workspace_programs: ['./hack/*']")
+    assert assess("./hack/gen.sh", policy=policy).verdict is Verdict.ALLOW
+    assert assess("./bin/ls -la").verdict is Verdict.WARN
 
 
 def test_capabilities_have_policy_defaults() -> None:

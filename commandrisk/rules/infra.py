@@ -11,6 +11,7 @@ from commandrisk.rules.base import BLOCK, WARN, hit, on, parse_args
 from commandrisk.walker import Scan, SimpleCommand
 
 INFRA = Category.DESTRUCTIVE_INFRA
+PRIVESC = Category.PRIVILEGE_ESCALATION
 HOST_MOUNTS = re.compile(r"^(/|/etc|/root|/home|/boot|/dev|/proc|/sys|/var/run/docker\.sock|/run/docker\.sock|"
                          r"/var/lib/docker|/usr|/bin|/lib)/?(:|$)")
 
@@ -64,9 +65,15 @@ CLUSTER_WIDE = frozenset({"namespace", "namespaces", "ns", "node", "nodes", "no"
 def kubectl(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """`kubectl delete ns prod`, `kubectl delete pods --all -A`."""
     args = cmd.args
+    joined = " ".join(args)
     if "delete" not in args:
         if args[:1] == ["drain"]:
             yield hit(cmd, INFRA, "infra.kubectl_drain", WARN, 45, "evicts every pod from a node", "T1489")
+        elif args[:1] in (["scale"], ["patch"]) and re.search(r"replicas\W*[:=]?\W*0\b", joined):
+            yield hit(cmd, INFRA, "infra.kubectl_scale_to_zero", WARN, 55, "scales workloads down to zero", "T1489")
+        elif "cluster-admin" in joined and args[:2] in (["create", "clusterrolebinding"], ["create", "rolebinding"]):
+            yield hit(cmd, PRIVESC, "privesc.cluster_admin_binding", BLOCK, 90, "grants cluster-admin to an account",
+                      "T1098")
         return
     rest = args[args.index("delete") + 1:]
     kinds = {k for a in rest if not a.startswith("-") for k in a.lower().split("/")[0].split(",")}
@@ -81,6 +88,11 @@ def helm(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """Uninstalling a release deletes its resources."""
     if cmd.args[:1] in (["uninstall"], ["delete"], ["del"]):
         yield hit(cmd, INFRA, "infra.helm_uninstall", WARN, 45, "uninstalls a Helm release", "T1485")
+    elif cmd.args[:1] == ["rollback"]:
+        yield hit(cmd, INFRA, "infra.helm_rollback", WARN, 45, "rolls a Helm release back", "T1485")
+    elif cmd.args[:1] in (["install"], ["upgrade"]) and any("://" in a for a in cmd.args):
+        yield hit(cmd, Category.REMOTE_CODE_EXECUTION, "rce.helm_remote_chart", WARN, 50,
+                  "installs a chart straight from a URL", "T1105")
 
 
 @on("terraform", "tofu", "terragrunt", "pulumi", "cdk", "cdktf")
@@ -89,6 +101,9 @@ def iac_destroy(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     args = cmd.args
     if "destroy" in args or "-destroy" in args or "--destroy" in args:
         yield hit(cmd, INFRA, "infra.iac_destroy", BLOCK, 90, f"{cmd.name} destroys the managed infrastructure", "T1485")
+    elif "apply" in args and any(a in ("-auto-approve", "--auto-approve", "--yes", "-y") for a in args):
+        yield hit(cmd, INFRA, "infra.iac_apply_unreviewed", WARN, 55, f"{cmd.name} changes infrastructure without a "
+                  "reviewed plan", "T1485")
     elif args[:2] == ["state", "rm"] or args[:1] == ["taint"]:
         yield hit(cmd, INFRA, "infra.iac_state_edit", WARN, 45, f"{cmd.name} edits infrastructure state", "T1485")
 
