@@ -139,7 +139,7 @@ def test_train_gpu_smoke_stops_before_any_work_without_a_gpu(monkeypatch: pytest
     with pytest.raises(ConfigError, match="exclude each other"):
         train(SINGLE, tiny=True, gpu_smoke=True)
     result = CliRunner().invoke(build_app(), ["train", str(SINGLE), "--gpu-smoke"])
-    assert result.exit_code == 2 and "needs a CUDA GPU" in result.output
+    assert result.exit_code == 2 and "--gpu-smoke needs a CUDA GPU" in " ".join(result.output.split())
     assert not (tmp_path / "runs").exists()
 
 
