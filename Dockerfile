@@ -3,9 +3,11 @@
 #
 # Base: axolotl's own release image at the lock's versions: axolotl 0.19.0 built on torch 2.13.0 (CUDA 13.0,
 # Python 3.12). It brings the CUDA build of torch, flash-attn, deepspeed and bitsandbytes; nothing below
-# re-resolves them. To pin the digest too, pull once and append it to the reference below:
-# `docker buildx imagetools inspect axolotlai/axolotl:0.19.0-py3.12-cu130-2.13.0`.
-FROM axolotlai/axolotl:0.19.0-py3.12-cu130-2.13.0
+# re-resolves them. Another tag: `docker build --build-arg BASE_IMAGE=axolotlai/axolotl:TAG .`; the build
+# stops at its first RUN when that image's axolotl or torch differ from requirements.lock. To pin the digest
+# too, append it to the default: `docker buildx imagetools inspect axolotlai/axolotl:0.19.0-py3.12-cu130-2.13.0`.
+ARG BASE_IMAGE=axolotlai/axolotl:0.19.0-py3.12-cu130-2.13.0
+FROM ${BASE_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -15,9 +17,12 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /opt/securecli
 
+# Fail early, before any install, when the base image is not built on the lock's axolotl and torch.
+COPY requirements.lock scripts/check_base_image.py ./
+RUN python check_base_image.py requirements.lock
+
 # The lock is resolved on CPU, so torch, triton and the nvidia-* CUDA wheels stay the image's own:
 # filter them out, then install every other pin exactly, without dependency resolution.
-COPY requirements.lock ./
 RUN grep -v -E '^(torch|torchvision|torchaudio|triton)==|^nvidia-' requirements.lock > /tmp/requirements.image.txt \
     && pip install --no-cache-dir --no-deps --requirement /tmp/requirements.image.txt \
     && rm /tmp/requirements.image.txt

@@ -53,6 +53,8 @@ class BackendSpec(BaseModel):
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     timeout: float = 60.0
+    concurrency: int = 8
+    max_retries: int = 3
     train_path: Path | None = None
 
     @model_validator(mode="after")
@@ -62,8 +64,10 @@ class BackendSpec(BaseModel):
         missing = [name for name in required[self.kind] if getattr(self, name) in (None, "")]
         if missing:
             raise ValueError(f"backend {self.kind!r} needs: {', '.join(missing)}")
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise ValueError("batch_size and max_new_tokens must be at least 1")
+        if self.batch_size < 1 or self.max_new_tokens < 1 or self.concurrency < 1:
+            raise ValueError("batch_size, max_new_tokens and concurrency must be at least 1")
+        if self.max_retries < 0 or self.timeout <= 0:
+            raise ValueError("max_retries must be at least 0 and timeout above 0")
         return self
 
 
@@ -158,55 +162,73 @@ class HFBackend:
 
 
 class OpenAIBackend:
-    """Any OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama `/v1`) over plain HTTP."""
+    """Any OpenAI-compatible chat server (vLLM, llama.cpp server, Ollama `/v1`) through the official SDK.
+
+    The SDK retries 408/409/429/5xx replies and connection errors up to `max_retries` times with backoff
+    (honouring `Retry-After`); up to `concurrency` requests are in flight, and outputs keep request order.
+    """
 
     def __init__(self, spec: BackendSpec) -> None:
-        import httpx
+        from openai import Omit, OpenAI
 
         self.spec = spec
         self.name = f"openai:{spec.model}"
-        headers = {"Content-Type": "application/json"}
-        api_key = os.environ.get(spec.api_key_env)
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self.client = httpx.Client(base_url=str(spec.base_url).rstrip("/"), headers=headers, timeout=spec.timeout)
+        api_key = os.environ.get(spec.api_key_env) or ""
+        # Local servers (Ollama, vLLM) need no key: then the SDK is told to omit the Authorization header.
+        self.headers = {} if api_key else {"Authorization": Omit()}
+        self.client = OpenAI(
+            base_url=str(spec.base_url), api_key=api_key or "no-key", timeout=spec.timeout, max_retries=spec.max_retries
+        )
+        self.endpoint = f"{str(spec.base_url).rstrip('/')}/chat/completions"
 
     def _complete(self, request: str) -> str:
-        """Send one chat completion (greedy) and return the assistant text."""
-        import httpx
+        """Send one greedy chat completion (retried by the SDK) and return the assistant text."""
+        import openai
 
-        payload = {
-            "model": self.spec.model,
-            "messages": chat_messages(request),
-            "temperature": 0.0,
-            "max_tokens": self.spec.max_new_tokens,
-        }
         try:
-            response = self.client.post("/chat/completions", json=payload)
-        except httpx.HTTPError as error:
-            raise RuntimeError(f"{self.spec.base_url}/chat/completions: {error}") from error
-        if response.status_code != 200:
-            raise RuntimeError(
-                f"{self.spec.base_url}/chat/completions returned HTTP {response.status_code}: {response.text[:300]}"
+            completion = self.client.chat.completions.create(
+                model=str(self.spec.model),
+                messages=chat_messages(request),
+                temperature=0.0,
+                max_tokens=self.spec.max_new_tokens,
+                extra_headers=self.headers,
             )
-        try:
-            return str(response.json()["choices"][0]["message"]["content"] or "")
-        except (ValueError, KeyError, IndexError, TypeError) as error:
+        except openai.APIStatusError as error:
             raise RuntimeError(
-                f"{self.spec.base_url}/chat/completions: no choices[0].message.content in the reply"
+                f"{self.endpoint} returned HTTP {error.status_code} (after up to {self.spec.max_retries} retries): "
+                f"{error.response.text[:300]}"
             ) from error
+        except openai.APIConnectionError as error:
+            raise RuntimeError(
+                f"{self.endpoint}: {error.message} {error.__cause__ or ''} (after up to {self.spec.max_retries} retries)"
+            ) from error
+        try:
+            return str(completion.choices[0].message.content or "")
+        except (AttributeError, IndexError, TypeError) as error:
+            raise RuntimeError(f"{self.endpoint}: no choices[0].message.content in the reply") from error
+
+    def _timed(self, request: str) -> Generation:
+        """Complete one request and time it, retries included."""
+        began = time.perf_counter()
+        raw = self._complete(request)
+        return Generation(request=request, raw=raw, latency_s=time.perf_counter() - began)
 
     def generate(self, requests: Sequence[str]) -> list[Generation]:
-        """Query the server once per request, in order."""
-        results: list[Generation] = []
+        """Query the server with up to `concurrency` requests in flight; return outputs in request order."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        outputs: dict[int, Generation] = {}
         progress, task = _progress(f"querying {self.name}", len(requests))
-        with progress:
-            for request in requests:
-                began = time.perf_counter()
-                raw = self._complete(request)
-                results.append(Generation(request=request, raw=raw, latency_s=time.perf_counter() - began))
-                progress.advance(task)
-        return results
+        with progress, ThreadPoolExecutor(max_workers=self.spec.concurrency, thread_name_prefix="openai") as pool:
+            futures = {pool.submit(self._timed, request): index for index, request in enumerate(requests)}
+            try:
+                for future in as_completed(futures):
+                    outputs[futures[future]] = future.result()
+                    progress.advance(task)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return [outputs[index] for index in range(len(requests))]
 
 
 def load_pairs(path: Path) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Versioned Axolotl configs: validation against axolotl's own schema, and the CPU stand-in overlay."""
+"""Versioned Axolotl configs: validation against axolotl's own schema, the CPU stand-in and GPU smoke overlays."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ TINY_OVERLAY: dict[str, Any] = {
 }
 # In-training eval is dropped: axolotl always evaluates at step 0, and bitsandbytes' CPU backend then
 # repacks the 4-bit weights for inference on AVX512-BF16 CPUs, after which training steps fail.
-TINY_DROPPED = ("revision_of_model", "test_datasets", "eval_steps", "eval_strategy")
+# Multi-GPU sharding (DeepSpeed, FSDP) is dropped too: the stand-in is one CPU process.
+TINY_DROPPED = ("revision_of_model", "test_datasets", "eval_steps", "eval_strategy", "deepspeed", "fsdp", "fsdp_config")
+GPU_SMOKE_MAX_STEPS = 20
 
 
 def versioned_configs() -> list[Path]:
@@ -110,4 +112,24 @@ def apply_tiny_overlay(config: dict[str, Any], tiny_model: Path, max_steps: int 
     overlaid["base_model"] = str(tiny_model)
     overlaid["max_steps"] = max_steps
     overlaid["save_steps"] = min(overlaid.get("save_steps") or max_steps, max_steps)
+    return overlaid
+
+
+def apply_gpu_smoke_overlay(
+    config: dict[str, Any], tiny_model: Path, max_steps: int = GPU_SMOKE_MAX_STEPS
+) -> dict[str, Any]:
+    """Return the config as the GPU smoke run trains it: every GPU setting kept, only the base model swapped.
+
+    bf16/tf32, the fused LoRA kernels, NF4 QLoRA, flash-attention, packing and any DeepSpeed/FSDP section stay.
+    Besides the base (and its commit pin), only the run length changes: few steps, saving and evaluating at the
+    last one, and wandb offline, so that the loss and the adapter come back without an account.
+    """
+    overlaid = copy.deepcopy(config)
+    overlaid.pop("revision_of_model", None)
+    overlaid["base_model"] = str(tiny_model)
+    overlaid["max_steps"] = max_steps
+    overlaid["save_steps"] = min(overlaid.get("save_steps") or max_steps, max_steps)
+    if overlaid.get("eval_steps"):
+        overlaid["eval_steps"] = min(overlaid["eval_steps"], max_steps)
+    overlaid["wandb_mode"] = "offline"
     return overlaid

@@ -16,6 +16,8 @@ _RM_SITE_PACKAGES = re.compile(r"\brm\s+(-\w*\s+)*[^;&|]*(site|dist)-packages")
 _PIP_INSTALL = re.compile(r"\bpip3?\s+install\b([^;&|]*)")
 _TORCH_PACKAGE = re.compile(r"^(torch|torchvision|torchaudio|triton)([=<>!~\[]|$)")
 _ROOT_USERS = {"root", "0", "root:root", "0:0"}
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+BASE_IMAGE_CHECK = "check_base_image.py"
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,37 @@ def split_image(image: str) -> tuple[str, str, str]:
     return reference, "", digest
 
 
-def _base_image_issues(instruction: Instruction, stages: set[str], axolotl_version: str | None) -> list[LintIssue]:
-    """Check that a FROM names a pinned image (tag or digest), the axolotl one at the locked version."""
+def _arg_defaults(arguments: str) -> dict[str, str]:
+    """Return the `NAME=default` pairs of one ARG instruction (an ARG without a default maps to "")."""
+    defaults = {}
+    for word in arguments.split():
+        name, _, value = word.partition("=")
+        defaults[name] = value.strip("'\"")
+    return defaults
+
+
+def _resolve(image: str, build_args: dict[str, str]) -> str | None:
+    """Substitute ARG defaults into an image reference; None when a variable has no default."""
+    names = [first or second for first, second in _VARIABLE.findall(image)]
+    if any(not build_args.get(name) for name in names):
+        return None
+    return _VARIABLE.sub(lambda match: build_args[match.group(1) or match.group(2)], image)
+
+
+def _base_image_issues(
+    instruction: Instruction, stages: set[str], axolotl_version: str | None, build_args: dict[str, str]
+) -> list[LintIssue]:
+    """Check that a FROM names a pinned image (tag or digest), the axolotl one at the locked version; a
+    build-argument base is checked at its default."""
     words = [word for word in instruction.arguments.split() if not word.startswith("--")]
-    image = words[0] if words else ""
-    if image in stages or image == "scratch":
+    written = words[0] if words else ""
+    if written in stages or written == "scratch":
         return []
+    image = _resolve(written, build_args)
+    if image is None or "$" in image:
+        return [LintIssue(instruction.line, "SC001", f"base image {written!r} uses a build argument without a default "
+                                                     "(declare it before FROM: ARG NAME=image:tag)")]
     repository, tag, digest = split_image(image)
-    if "$" in image:
-        return [LintIssue(instruction.line, "SC001", f"base image {image!r} is a variable: pin it literally")]
     issues = []
     if not digest and tag in {"", "latest", "main-latest", "main"}:
         issues.append(LintIssue(instruction.line, "SC001", f"base image {image!r} is not pinned to a version tag or digest"))
@@ -131,20 +155,26 @@ def _run_issues(instruction: Instruction) -> list[LintIssue]:
 
 
 def lint_dockerfile(path: Path, lock: Path | None = None) -> list[LintIssue]:
-    """Apply our rules: pinned base at the locked axolotl version, no `curl | sh`, no site-packages
-    deletion, only pinned pip installs, no torch reinstall, a non-root final USER, entrypoint `securecli`."""
+    """Apply our rules: pinned base at the locked axolotl version (a build-argument base at its default), no
+    `curl | sh`, no site-packages deletion, only pinned pip installs, no torch reinstall, the base-image version
+    check before any install, a non-root final USER, entrypoint `securecli`."""
     instructions = parse_dockerfile(path.read_text(encoding="utf-8"))
     axolotl_version = locked_version(lock, "axolotl") if lock and lock.is_file() else None
     stages: set[str] = set()
+    build_args: dict[str, str] = {}
     issues: list[LintIssue] = []
-    for instruction in instructions:
-        if instruction.keyword == "FROM":
-            issues += _base_image_issues(instruction, stages, axolotl_version)
+    for number, instruction in enumerate(instructions):
+        global_arg = all(earlier.keyword != "FROM" for earlier in instructions[:number])
+        if instruction.keyword == "ARG" and global_arg:
+            build_args |= _arg_defaults(instruction.arguments)
+        elif instruction.keyword == "FROM":
+            issues += _base_image_issues(instruction, stages, axolotl_version, build_args)
             words = instruction.arguments.split()
             if len(words) >= 3 and words[-2].upper() == "AS":
                 stages.add(words[-1])
         elif instruction.keyword == "RUN":
             issues += _run_issues(instruction)
+    issues += _base_check_issues(instructions)
     users = [instruction for instruction in instructions if instruction.keyword == "USER"]
     if not users or users[-1].arguments.strip() in _ROOT_USERS:
         line = users[-1].line if users else 1
@@ -154,6 +184,18 @@ def lint_dockerfile(path: Path, lock: Path | None = None) -> list[LintIssue]:
         line = entrypoints[-1].line if entrypoints else 1
         issues.append(LintIssue(line, "SC008", 'the entrypoint must be ["securecli"] (exec form)'))
     return issues
+
+
+def _base_check_issues(instructions: list[Instruction]) -> list[LintIssue]:
+    """Check that the image runs the base-image version check before its first `pip install`."""
+    runs = [instruction for instruction in instructions if instruction.keyword == "RUN"]
+    checks = [run for run in runs if BASE_IMAGE_CHECK in run.arguments]
+    installs = [run for run in runs if _PIP_INSTALL.search(run.arguments)]
+    if checks and (not installs or checks[0].line < installs[0].line):
+        return []
+    line = installs[0].line if installs else 1
+    return [LintIssue(line, "SC009", f"run scripts/{BASE_IMAGE_CHECK} before the first pip install, so a base image "
+                                     "with another axolotl or torch than the lock fails early")]
 
 
 def _exec_form(arguments: str) -> list[str]:

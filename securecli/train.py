@@ -16,7 +16,7 @@ import yaml
 
 from publish.confighash import ConfigError, config_hash, short_hash
 from securecli.atomic import point_symlink, write_text_atomic
-from securecli.configs import apply_tiny_overlay, check_config, validate_config
+from securecli.configs import apply_gpu_smoke_overlay, apply_tiny_overlay, check_config, validate_config
 from securecli.paths import data_dir, relative_to_workdir, runs_dir, workdir
 
 DATA_SECTIONS = ("datasets", "test_datasets")
@@ -26,10 +26,19 @@ OFFLINE_ENV = {
     "WANDB_MODE": "offline",
     "AXOLOTL_DO_NOT_TRACK": "1",
 }
+# The signal that a config wants more than one GPU: one of these keys set (not null) at the top level. Such a
+# config trains under `axolotl train --launcher accelerate` on every visible GPU (CUDA_VISIBLE_DEVICES limits
+# them); any other config is pinned to one process, so its global batch stays the one it was written for.
+MULTI_GPU_KEYS = ("deepspeed", "fsdp", "fsdp_config")
+GPU_SMOKE_MODULES = ("flash_attn", "bitsandbytes")
 
 
 class TrainingError(RuntimeError):
     """An axolotl subprocess failed; the message points at its log."""
+
+
+class GpuRequired(TrainingError):
+    """The GPU smoke run was asked for on a machine without what it needs (a bf16 CUDA GPU, flash-attn)."""
 
 
 @dataclass(frozen=True)
@@ -72,16 +81,19 @@ def resolve_config(
     dataset_dir: Path,
     max_steps: int | None = None,
     tiny_model: Path | None = None,
+    gpu_smoke: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the config exactly as it will be trained: real data paths, CPU overlay, then explicit overrides."""
+    """Return the config exactly as it will be trained: real data paths, the CPU stand-in or GPU smoke overlay
+    (when a tiny model is given), then explicit overrides."""
     config = validate_config(config_path)
     check_dataset_dir(dataset_dir, config)
     for section in DATA_SECTIONS:
         for entry in config.get(section) or []:
             entry["path"] = relative_to_workdir(dataset_dir / Path(entry["path"]).name)
     if tiny_model is not None:
-        config = apply_tiny_overlay(config, tiny_model, **({"max_steps": max_steps} if max_steps else {}))
+        overlay = apply_gpu_smoke_overlay if gpu_smoke else apply_tiny_overlay
+        config = overlay(config, tiny_model, **({"max_steps": max_steps} if max_steps else {}))
     elif max_steps:
         config["max_steps"] = max_steps
     if overrides:
@@ -116,12 +128,44 @@ ProgressCallback = Callable[[str, int, int], None]
 TRAINER_BAR = re.compile(r"(?:^|\r)\s*\d+%\|[^|\r\n]*\|\s*(\d+)/(\d+) \[[^\]\r\n]*(?:it/s|s/it)")
 
 
-def _run_axolotl(
-    verb: str, config_file: Path, run_dir: Path, env: dict[str, str], on_progress: ProgressCallback | None
-) -> None:
-    """Run one axolotl CLI verb, teeing its output to `<run_dir>/<verb>.log` and reporting trainer steps."""
-    log_path = run_dir / f"{verb}.log"
+def is_multi_gpu(config: dict[str, Any]) -> bool:
+    """Return whether a config asks for more than one GPU (a DeepSpeed or FSDP section)."""
+    return any(config.get(key) not in (None, "", [], {}) for key in MULTI_GPU_KEYS)
+
+
+def axolotl_command(verb: str, config_file: Path, config: dict[str, Any]) -> list[str]:
+    """Return the axolotl CLI call for a verb: `train` goes through axolotl's accelerate launcher, on every
+    visible GPU for a multi-GPU config and on exactly one process otherwise."""
     command = [str(Path(sys.executable).parent / "axolotl"), verb, str(config_file)]
+    if verb != "train":
+        return command
+    command += ["--launcher", "accelerate"]
+    return command if is_multi_gpu(config) else [*command, "--", "--num_processes", "1"]
+
+
+def check_gpu_smoke_host() -> None:
+    """Refuse the GPU smoke run, saying why, unless a bf16-capable CUDA GPU and flash-attn/bitsandbytes are here."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise GpuRequired(
+            f"--gpu-smoke needs a CUDA GPU, and torch {torch.__version__} sees none; "
+            "use --tiny for the CPU stand-in"
+        )
+    if not torch.cuda.is_bf16_supported():
+        raise GpuRequired(f"--gpu-smoke keeps bf16, which {torch.cuda.get_device_name(0)} does not support (needs sm_80+)")
+    missing = [module for module in GPU_SMOKE_MODULES if importlib.util.find_spec(module) is None]
+    if missing:
+        raise GpuRequired(f"--gpu-smoke needs {', '.join(missing)} (the axolotl image has them)")
+
+
+def _run_axolotl(
+    verb: str, command: list[str], run_dir: Path, env: dict[str, str], on_progress: ProgressCallback | None
+) -> None:
+    """Run one axolotl CLI call, teeing its output to `<run_dir>/<verb>.log` and reporting trainer steps."""
+    log_path = run_dir / f"{verb}.log"
     with log_path.open("wb") as log, subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=workdir()
     ) as process:
@@ -161,20 +205,27 @@ def train(
     config_path: Path,
     *,
     tiny: bool = False,
+    gpu_smoke: bool = False,
     data_dir: Path | None = None,
     max_steps: int | None = None,
     runs_root: Path | None = None,
     overrides: dict[str, Any] | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RunResult:
-    """Train a versioned config (or its CPU stand-in) into `runs/<config-hash>/` and write its manifest."""
+    """Train a versioned config (or its CPU stand-in, or its GPU smoke run) into `runs/<config-hash>/` and write
+    its manifest."""
     from publish.manifest import write_run_manifest
     from securecli.tiny import build_tiny_model
 
+    if tiny and gpu_smoke:
+        raise ConfigError("--tiny and --gpu-smoke exclude each other: --tiny is the CPU stand-in")
+    if gpu_smoke:
+        check_gpu_smoke_host()
     dataset_dir = (data_dir or default_dataset_dir()).resolve()
-    tiny_model = build_tiny_model() if tiny else None
+    tiny_model = build_tiny_model() if tiny or gpu_smoke else None
     config = resolve_config(
-        config_path, dataset_dir=dataset_dir, max_steps=max_steps, tiny_model=tiny_model, overrides=overrides
+        config_path, dataset_dir=dataset_dir, max_steps=max_steps, tiny_model=tiny_model, gpu_smoke=gpu_smoke,
+        overrides=overrides,
     )
     full_hash = config_hash(config, workdir())
     run_dir = (runs_root or runs_dir()) / short_hash(full_hash)
@@ -182,10 +233,10 @@ def train(
     config["output_dir"] = relative_to_workdir(adapter_dir)
     config["dataset_prepared_path"] = relative_to_workdir(run_dir / "prepared")
     config_file = write_text_atomic(run_dir / "config.yml", yaml.safe_dump(config, sort_keys=False))
-    env = _subprocess_env(run_dir, offline=tiny)
+    env = _subprocess_env(run_dir, offline=tiny or gpu_smoke)
     started_at = _now()
-    _run_axolotl("preprocess", config_file, run_dir, env, on_progress)
-    _run_axolotl("train", config_file, run_dir, env, on_progress)
+    for verb in ("preprocess", "train"):
+        _run_axolotl(verb, axolotl_command(verb, config_file, config), run_dir, env, on_progress)
     metrics = final_metrics(adapter_dir)
     write_run_manifest(
         run_dir,

@@ -55,7 +55,8 @@ def no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def isolated_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    for variable in ("SECURECLI_BACKEND", "SECURECLI_TRAIN_PATH", "SECURECLI_RUN_TIMEOUT"):
+    for variable in ("SECURECLI_BACKEND", "SECURECLI_TRAIN_PATH", "SECURECLI_RUN_TIMEOUT", "SECURECLI_CONCURRENCY",
+                     "SECURECLI_MAX_RETRIES"):
         monkeypatch.delenv(variable, raising=False)
 
 
@@ -197,6 +198,59 @@ def test_bad_user_config_names_the_file() -> None:
     path.write_text("[ask]\nbackend = 'telepathy'\n")
     with pytest.raises(UserConfigError, match=str(path)):
         load_defaults()
+
+
+def test_user_config_lives_in_the_platform_config_folder(tmp_path: Path) -> None:
+    assert config_path() == tmp_path / "xdg" / "securecli" / "config.toml"
+
+
+def test_user_config_errors_name_file_line_variable_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('# defaults\n[other]\nmax_new_tokens = 5\n[ask]\nbackend = "openai"\n\nmax_new_tokens = 0\nbogus = 1\n')
+    with pytest.raises(UserConfigError) as caught:
+        load_defaults()
+    assert f"{path}:7: max_new_tokens: Input should be greater than or equal to 1" in str(caught.value)
+    assert f"{path}:8: bogus: Extra inputs are not permitted" in str(caught.value)
+    path.write_text("[ask]\nrun_timeout_s = 5\n")
+    monkeypatch.setenv("SECURECLI_RUN_TIMEOUT", "-1")
+    with pytest.raises(UserConfigError, match="SECURECLI_RUN_TIMEOUT: run_timeout_s: Input should be greater than 0"):
+        load_defaults()
+    with pytest.raises(UserConfigError, match="--timeout: run_timeout_s: Input should be greater than 0"):
+        load_defaults({"run_timeout_s": 0})
+    path.write_text('[ask]\nbackend = "openai\n')
+    with pytest.raises(UserConfigError, match=rf"{path}: invalid TOML: .*line 2"):
+        load_defaults()
+    path.write_text("ask = 3\n")
+    with pytest.raises(UserConfigError, match="`ask` must be a table"):
+        load_defaults()
+
+
+def test_user_config_env_names_and_empty_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("[ask]\nrun_timeout_s = 5\nmax_retries = 1\n")
+    monkeypatch.setenv("RUN_TIMEOUT_S", "9")
+    monkeypatch.setenv("SECURECLI_MAX_RETRIES", "")
+    monkeypatch.setenv("SECURECLI_CONCURRENCY", "2")
+    defaults = load_defaults()
+    assert (defaults.run_timeout_s, defaults.max_retries, defaults.concurrency) == (5.0, 1, 2)
+    monkeypatch.setenv("SECURECLI_RUN_TIMEOUT", "7")
+    assert load_defaults().run_timeout_s == 7.0
+
+
+def test_ask_builds_the_openai_backend_from_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eval.backends import OpenAIBackend
+    from securecli.commands.ask import _backend
+
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('[ask]\nbackend = "openai"\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\nconcurrency = 2\n')
+    monkeypatch.setenv("SECURECLI_MAX_RETRIES", "5")
+    backend = _backend(load_defaults())
+    assert isinstance(backend, OpenAIBackend)
+    assert (backend.spec.concurrency, backend.spec.max_retries, backend.client.max_retries) == (2, 5, 5)
+    assert _backend(load_defaults({"max_retries": 0})).client.max_retries == 0
 
 
 @pytest.mark.parametrize(

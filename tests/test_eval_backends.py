@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,20 +64,45 @@ def test_backend_spec_names_the_missing_option() -> None:
 
 
 class _ChatServer(BaseHTTPRequestHandler):
-    """A tiny OpenAI-compatible endpoint: echoes the request back as a command."""
+    """A tiny OpenAI-compatible endpoint on 127.0.0.1: echoes the request back as a command.
 
+    `failures[request]` lists statuses to answer, one per attempt, before the echo; `hold_until` keeps the
+    first requests open until that many are in flight at once (or 2 s pass), so the peak shows the concurrency.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     seen: list[dict] = []
+    failures: dict[str, list[int]] = {}
+    hold_until = 0
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+    changed = threading.Condition(lock)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        server = type(self)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         request = body["messages"][-1]["content"]
-        status, reply = (500, {"error": "boom"}) if request == "explode" else (
-            200, {"choices": [{"message": {"role": "assistant", "content": f"echo '{request}'"}}]})
+        with server.changed:
+            server.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body,
+                                "request": request})
+            server.in_flight += 1
+            server.peak = max(server.peak, server.in_flight)
+            server.changed.notify_all()
+            server.changed.wait_for(lambda: server.peak >= server.hold_until, timeout=2.0)
+            pending = server.failures.get(request) or []
+            status = pending.pop(0) if pending else 200
+            server.in_flight -= 1
+        time.sleep(0.002 * (len(request) % 7))
+        reply = {"choices": [{"message": {"role": "assistant", "content": f"echo '{request}'"}}]} if status == 200 \
+            else {"error": {"message": f"status {status}"}}
         payload = json.dumps(reply).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if status != 200:
+            self.send_header("retry-after-ms", "1")
         self.end_headers()
         self.wfile.write(payload)
 
@@ -87,12 +113,18 @@ class _ChatServer(BaseHTTPRequestHandler):
 @pytest.fixture
 def chat_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatServer)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    _ChatServer.seen = []
+    _ChatServer.seen, _ChatServer.failures, _ChatServer.hold_until, _ChatServer.peak = [], {}, 0, 0
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()
+
+
+def _openai(base_url: str, **options: object):
+    return make_backend(BackendSpec(kind="openai", base_url=base_url, model="tiny", api_key_env="UNSET_KEY_VAR",
+                                    **options))
 
 
 def test_openai_backend_posts_chat_completions(chat_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,11 +140,94 @@ def test_openai_backend_posts_chat_completions(chat_server: str, monkeypatch: py
     assert "sk-test" not in json.dumps(spec.model_dump(mode="json"))
 
 
-def test_openai_backend_reports_http_errors(chat_server: str) -> None:
-    backend = make_backend(BackendSpec(kind="openai", base_url=chat_server, model="tiny", api_key_env="UNSET_KEY_VAR"))
-    with pytest.raises(RuntimeError, match="HTTP 500"):
-        backend.generate(["explode"])
+def test_openai_backend_sends_no_key_when_none_is_set(chat_server: str) -> None:
+    assert _openai(chat_server).generate(["pwd"])[0].raw == "echo 'pwd'"
     assert _ChatServer.seen[0]["auth"] is None
+
+
+def test_openai_backend_retries_429_and_503_then_succeeds(chat_server: str) -> None:
+    _ChatServer.failures = {"flaky": [429, 503]}
+    outputs = _openai(chat_server, max_retries=2).generate(["steady", "flaky"])
+    assert [output.raw for output in outputs] == ["echo 'steady'", "echo 'flaky'"]
+    attempts = [entry["request"] for entry in _ChatServer.seen]
+    assert attempts.count("flaky") == 3 and attempts.count("steady") == 1
+
+
+def test_openai_backend_gives_up_after_max_retries(chat_server: str) -> None:
+    _ChatServer.failures = {"flaky": [429, 503, 503]}
+    with pytest.raises(RuntimeError, match=r"chat/completions returned HTTP 503 \(after up to 1 retries\)"):
+        _openai(chat_server, max_retries=1).generate(["flaky"])
+    assert len(_ChatServer.seen) == 2
+
+
+def test_openai_backend_does_not_retry_client_errors(chat_server: str) -> None:
+    _ChatServer.failures = {"bad": [400]}
+    with pytest.raises(RuntimeError, match="HTTP 400"):
+        _openai(chat_server, max_retries=3).generate(["bad"])
+    assert len(_ChatServer.seen) == 1
+
+
+def test_openai_backend_reports_http_errors(chat_server: str) -> None:
+    _ChatServer.failures = {"explode": [500]}
+    with pytest.raises(RuntimeError, match="HTTP 500"):
+        _openai(chat_server, max_retries=0).generate(["explode"])
+
+
+def test_openai_backend_names_the_server_it_cannot_reach() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    with pytest.raises(RuntimeError, match=rf"{url}/chat/completions: Connection error"):
+        _openai(url, max_retries=0, timeout=5.0).generate(["pwd"])
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_openai_backend_keeps_at_most_concurrency_requests_in_flight(chat_server: str, concurrency: int) -> None:
+    _ChatServer.hold_until = concurrency
+    requests = [f"request {'x' * index}" for index in range(12)]
+    outputs = _openai(chat_server, concurrency=concurrency).generate(requests)
+    assert [output.request for output in outputs] == requests
+    assert [output.raw for output in outputs] == [f"echo '{request}'" for request in requests]
+    assert _ChatServer.peak == concurrency
+    assert all(output.latency_s > 0 for output in outputs)
+
+
+def test_eval_run_openai_passes_concurrency_and_retries(chat_server: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from securecli.commands.eval import register
+
+    monkeypatch.setenv("SECURECLI_HOME", str(tmp_path))
+    data = tmp_path / "prepared" / "abc"
+    data.mkdir(parents=True)
+    requests = [f"print number {index}" for index in range(6)]
+    (data / "test.jsonl").write_text("".join(json.dumps(training_row(request, f"echo '{request}'")) + "\n"
+                                              for request in requests))
+    _ChatServer.hold_until, _ChatServer.failures = 3, {requests[2]: [429]}
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["eval", "run", "--backend", "openai", "--base-url", chat_server, "--model", "m",
+                                      "--data", str(data), "--run", "remote", "--concurrency", "3",
+                                      "--max-retries", "1", "--no-execution", "--no-safety"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "runs" / "remote" / "eval"
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [row["raw"] for row in rows] == [f"echo '{request}'" for request in requests]
+    spec = json.loads((out / "metrics.json").read_text())["spec"]
+    assert spec["concurrency"] == 3 and spec["max_retries"] == 1
+    assert _ChatServer.peak == 3 and len(_ChatServer.seen) == 7
+
+
+def test_openai_backend_options_are_checked() -> None:
+    with pytest.raises(ValidationError, match="concurrency must be at least 1"):
+        BackendSpec(kind="openai", base_url="http://127.0.0.1:1/v1", model="m", concurrency=0)
+    with pytest.raises(ValidationError, match="max_retries must be at least 0"):
+        BackendSpec(kind="openai", base_url="http://127.0.0.1:1/v1", model="m", max_retries=-1)
 
 
 @pytest.mark.slow

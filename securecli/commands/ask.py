@@ -22,6 +22,7 @@ def ask_command(
     base_url: Annotated[str | None, typer.Option("--base-url", help="openai: server URL (Ollama, vLLM)")] = None,
     model: Annotated[str | None, typer.Option("--model", help="openai: model name")] = None,
     train_path: Annotated[Path | None, typer.Option("--train-path", help="retrieval: train JSONL")] = None,
+    max_retries: Annotated[int | None, typer.Option("--max-retries", min=0, help="openai: retries of a 429/5xx reply or lost connection")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output (schema version 1)")] = False,
     run: Annotated[bool, typer.Option("--run", help="execute the command if the guard allows it")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="with --run: skip the confirmation of an ALLOWED command")] = False,
@@ -37,7 +38,7 @@ def ask_command(
     try:
         defaults = load_defaults({"backend": backend, "base_model": base_model, "adapter": adapter,
                                   "base_url": base_url, "model": model, "train_path": train_path,
-                                  "run_timeout_s": timeout})
+                                  "max_retries": max_retries, "run_timeout_s": timeout})
         result = ask.ask(request, _backend(defaults))
     except (UserConfigError, ValueError, FileNotFoundError) as error:
         err_console.print(f"[red]error:[/red] {error}", highlight=False)
@@ -66,6 +67,7 @@ def _backend(defaults):
     spec = BackendSpec(
         kind=defaults.backend, base_model=defaults.base_model, adapter=defaults.adapter, base_url=defaults.base_url,
         model=defaults.model, api_key_env=defaults.api_key_env, max_new_tokens=defaults.max_new_tokens, batch_size=1,
+        concurrency=defaults.concurrency, max_retries=defaults.max_retries,
         train_path=defaults.resolved_train_path() if defaults.backend == "retrieval" else None,
     )
     if spec.kind == "retrieval" and not Path(str(spec.train_path)).is_file():

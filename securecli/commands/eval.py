@@ -33,6 +33,8 @@ def eval_run(
     base_url: Annotated[Optional[str], typer.Option(help="openai: server URL ending in /v1")] = None,
     model: Annotated[Optional[str], typer.Option(help="openai: model name on the server")] = None,
     api_key_env: Annotated[str, typer.Option(help="openai: environment variable holding the API key")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(min=1, help="openai: requests in flight at once (outputs keep their order)")] = 8,
+    max_retries: Annotated[int, typer.Option(min=0, help="openai: retries of a 408/409/429/5xx reply or lost connection")] = 3,
     train: Annotated[Optional[Path], typer.Option(help="retrieval: index file (default <data>/train.jsonl)")] = None,
     data: Annotated[Optional[Path], typer.Option(help="prepared data directory (default data/prepared/latest)")] = None,
     split: Annotated[str, typer.Option(help="split to evaluate")] = "test",
@@ -57,7 +59,8 @@ def eval_run(
             base_model, adapter = trained_model(run_dir) or (None, None)
         plan = plan_from_options(
             backend.value, data=data, train=train, base_model=base_model, adapter=adapter, base_url=base_url,
-            model=model, api_key_env=api_key_env, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            model=model, api_key_env=api_key_env, concurrency=concurrency, max_retries=max_retries,
+            batch_size=batch_size, max_new_tokens=max_new_tokens,
             device=device, split=split, limit=limit, execution=execution, safety=safety,
             regression=regression, regression_limit=regression_limit,
         )

@@ -14,11 +14,18 @@ console = Console()
 def train_command(
     config: Path = typer.Argument(..., help="Versioned Axolotl config, e.g. axolotl/qwen25-coder-7b-qlora.yml"),
     tiny: bool = typer.Option(False, "--tiny", help="CPU stand-in: tiny random Qwen2 + real tokenizer, few steps"),
+    gpu_smoke: bool = typer.Option(
+        False, "--gpu-smoke", help="GPU smoke run: every GPU setting kept, only the base swapped for the tiny model"
+    ),
     data: Path | None = typer.Option(None, "--data", help="Prepared dataset dir (default: data/prepared/latest)"),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps"),
     settings: list[str] = typer.Option([], "--set", help="Override an option: KEY=VALUE (YAML value); part of the hash"),
 ) -> None:
-    """Run `axolotl preprocess` + `axolotl train` into runs/<config-hash>/."""
+    """Run `axolotl preprocess` + `axolotl train` into runs/<config-hash>/.
+
+    A config with a `deepspeed` or `fsdp_config` section trains on every visible GPU through axolotl's
+    accelerate launcher; any other config trains in one process.
+    """
     from publish.confighash import ConfigError, load_config
     from securecli.train import TrainingError, parse_overrides, train
 
@@ -29,12 +36,14 @@ def train_command(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TimeRemainingColumn(), console=console,
         ) as progress:
-            task = progress.add_task(f"axolotl train {'(tiny CPU stand-in) ' if tiny else ''}", total=None)
+            mode = "(tiny CPU stand-in) " if tiny else "(GPU smoke, tiny base) " if gpu_smoke else ""
+            task = progress.add_task(f"axolotl train {mode}", total=None)
 
             def show(verb: str, done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = train(config, tiny=tiny, data_dir=data, max_steps=max_steps, overrides=overrides, on_progress=show)
+            result = train(config, tiny=tiny, gpu_smoke=gpu_smoke, data_dir=data, max_steps=max_steps,
+                           overrides=overrides, on_progress=show)
     except (ConfigError, TrainingError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(2) from error
