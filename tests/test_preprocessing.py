@@ -125,7 +125,10 @@ def test_report_funnel_tokens_and_accounting(first_run) -> None:
     assert by_command["rm -rf /"]["stage"] == "danger" and by_command["rm -rf /"]["reason"]
     assert by_command["ls | grep x > out.txt | sort"]["stage"] == "shellcheck"
     assert by_command["ls | grep x > out.txt | sort"]["code"].startswith("SC")
-    assert sum(r["stage"] == "dedup" for r in rejects) >= 2
+    assert sum(r["stage"] == "dedup" for r in rejects) >= 1
+    assert by_command["pwd"]["stage"] == "leak" and by_command["pwd"]["code"] == "leak_both"
+    assert report["per_source"]["jsonl:pairs.jsonl"]["leaked"]["total"] == 3
+    assert report["per_source"]["icalfa"]["leaked"]["total"] == 0
 
 
 def test_danger_reason_comes_from_the_guard(first_run) -> None:
@@ -182,7 +185,7 @@ def test_split_ratios_are_configurable(tmp_path: Path) -> None:
 
 
 def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None:
-    good = [{"nl": "print the working directory", "command": "pwd"}]
+    good = [{"nl": "print the date in ISO format", "command": "date -I"}]
     extra = (
         b'{"nl": "bad json", "command": \n',
         b'{"nl": "no command here"}\n',
@@ -192,7 +195,7 @@ def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None
         b'{"nl": "nul \\u0000 inside", "command": "ls"}\n',
         b'{"nl": "ok", "command": "ls"}\n',
         b"\n",
-        b'{"nl": "list the files here", "command": "ls"}\n',
+        b'{"nl": "show free memory in megabytes", "command": "free -m"}\n',
     )
     source = write_jsonl(tmp_path / "messy.jsonl", good, extra)
     result = prepare([f"jsonl:{source}"], tmp_path / "out", PrepareParams(), dry_run=True)

@@ -47,10 +47,10 @@ def prepare_command(
         )
         result = prepare(source or list(DEFAULT_TRAINING_SOURCES), out or data_dir() / "prepared", params, dry_run=dry_run, progress=True)
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}")
+        err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except (SourceError, ShellcheckError, FileNotFoundError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from exc
     console.print(funnel_table(result.report))
     if result.out_dir is None:

@@ -1,0 +1,68 @@
+"""`securecli eval run --compare-base`: base and adapter on the same tasks, beside the paper's published rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from conftest import write_chat_dataset
+from eval.comparison import published_table, render_markdown
+from securecli.commands.eval import register
+
+
+@pytest.fixture
+def tiny_adapter(tiny_model: Path, tmp_path: Path) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                          LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(tmp_path / "adapter")
+    return tmp_path / "adapter"
+
+
+def test_published_figures_are_the_papers() -> None:
+    table = published_table()
+    assert {row.model: row.execution_accuracy for row in table.rows} == {
+        "Qwen2.5-Coder-7B-Instruct (base)": 0.61,
+        "Qwen2.5-Coder-7B-Instruct + LoRA fine-tune on NL2SH-ALFA train": 0.51,
+        "GPT-4o": 0.74,
+    }
+    assert "embedding" in table.judge and "NAACL 2025" in table.source
+
+
+def test_compare_base_writes_both_measured_rows_and_the_reference_rows(
+    tiny_model: Path, tiny_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publish.card import _comparison_section
+
+    monkeypatch.setenv("SECURECLI_HOME", str(tmp_path))
+    data = write_chat_dataset(tmp_path / "prepared" / "tiny", repeats=1)
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, [
+        "eval", "run", "--backend", "hf", "--base-model", str(tiny_model), "--adapter", str(tiny_adapter),
+        "--data", str(data), "--run", str(tmp_path / "run"), "--limit", "2", "--no-safety", "--compare-base",
+        "--max-new-tokens", "4", "--device", "cpu", "--batch-size", "2",
+    ])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run" / "eval"
+    assert (tmp_path / "run" / "base" / "eval" / "metrics.json").is_file()
+    table = json.loads((out / "comparison.json").read_text())
+    measured = [row for row in table["rows"] if row["source"] == "measured here"]
+    published = [row for row in table["rows"] if row["source"].startswith("published:")]
+    assert [row["model"].split(":")[0] for row in measured] == ["base", "adapter"]
+    assert "+" not in measured[0]["model"] and str(tiny_adapter) in measured[1]["model"]
+    assert all(row["kept_tasks"] == measured[0]["kept_tasks"] for row in measured)
+    assert all(0.0 <= row["execution_accuracy"] <= 1.0 for row in measured)
+    assert [row["execution_accuracy"] for row in published] == [0.61, 0.51, 0.74]
+    assert "stricter" in table["note"]
+    markdown = (out / "comparison.md").read_text()
+    assert markdown == render_markdown(table) and "| GPT-4o | 0.740 |" in markdown
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["comparison"] == table and "## Base vs adapter" in (out / "report.md").read_text()
+    assert render_markdown(table) in _comparison_section(metrics)
