@@ -9,7 +9,7 @@ Target: at most 120 s on 2 cores. Baseline, measured in the same run on a sample
 rebuilding the task's file system from its setup script before every run instead of building it
 once and copying.
 
-Run: .venv/bin/python bench/exec_harness.py [--workers 2] [--baseline-sample 30]
+Run: .venv/bin/python bench/exec_harness.py [--workers 2] [--baseline-sample 30] [--dump TSV]
 """
 
 from __future__ import annotations
@@ -71,11 +71,12 @@ def _why_different(run: RunResult, gold: RunResult) -> str:
     return "different output"
 
 
-def _gold2_report(kept: list[PreparedTask], scores: list[CommandScore]) -> None:
+def _gold2_report(kept: list[PreparedTask], scores: list[CommandScore], dump: Path) -> None:
     """Print how gold2, scored as a prediction, fares against gold alone and against any reference."""
     total = len(kept)
     vs_gold = {level: 0 for level in LEVELS}
     causes: Counter[str] = Counter()
+    differing = []
     for item, score in zip(kept, scores):
         if score.run is None:
             causes[f"gold2 not run ({score.outcome})"] += 1
@@ -83,7 +84,13 @@ def _gold2_report(kept: list[PreparedTask], scores: list[CommandScore]) -> None:
         for level in LEVELS:
             vs_gold[level] += same_effect_at(score.run, item.gold_run, item.task.gold, level)
         if not same_effect_at(score.run, item.gold_run, item.task.gold, "lenient"):
-            causes[_why_different(score.run, item.gold_run)] += 1
+            cause = _why_different(score.run, item.gold_run)
+            causes[cause] += 1
+            differing.append("\t".join((item.task.task_id, cause, item.task.gold, item.task.gold2,
+                                         str(score.score), item.gold2_problem or "")))
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    dump.write_text("task\tcause\tgold\tgold2\tany_reference\tgold2_problem\n" + "\n".join(differing) + "\n",
+                    encoding="utf-8")
     problems = Counter(reason_kind(item.gold2_problem) for item in kept if item.gold2_problem)
     levels = Counter(item.gold2_level for item in kept if item.gold2_run is not None)
     any_strict = sum(score.score for score in scores)
@@ -101,7 +108,7 @@ def _gold2_report(kept: list[PreparedTask], scores: list[CommandScore]) -> None:
     print(f"  {'any reference, lenient':<52} {any_lenient:>3}/{total} ({any_lenient / total:.1%})")
     print(f"  gold2 usable as a reference: {sum(levels.values())}/{total} (stable at level: {dict(levels)}); "
           f"unusable: {dict(problems)}")
-    print(f"  why gold2 still differs from gold ({sum(causes.values())} tasks): "
+    print(f"  why gold2 still differs from gold ({sum(causes.values())} tasks, listed in {dump}): "
           + ", ".join(f"{cause} {count}" for cause, count in causes.most_common()))
 
 
@@ -109,6 +116,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-sample", type=int, default=30)
+    parser.add_argument("--dump", default="runs/bench/exec_harness/gold2_vs_gold.tsv",
+                        help="where to list the tasks whose gold2 differs from gold")
     args = parser.parse_args()
 
     tasks = load_tasks()
@@ -127,7 +136,11 @@ def main() -> int:
         copied, rebuilt = _baseline_per_run(sandbox, harness, sample, args.baseline_sample)
 
     guard_blocked = sum(1 for item in prepared if (item.drop_reason or "").startswith("gold blocked"))
-    runs = 2 * (len(tasks) - guard_blocked) + len(kept)
+    gold2_runs = sum(item.task.gold2.strip() != "" and item.task.gold2 != item.task.gold
+                     and not (item.drop_reason or "").startswith("gold blocked")
+                     and item.gold2_problem not in ("gold2 is empty", "gold2 blocked by the guard")
+                     for item in prepared)
+    runs = 2 * (len(tasks) - guard_blocked) + 2 * gold2_runs + len(kept)
     drops = {item.task.task_id: (item.task.gold, item.drop_reason) for item in prepared if not item.kept}
     drops |= {item.task.task_id: (item.task.gold, UNSTABLE_GOLD_REASON)
               for item, score in zip(kept, scores) if score.outcome == UNSTABLE_GOLD}
@@ -148,7 +161,7 @@ def main() -> int:
           f"{'OK' if total <= BUDGET_S else 'OVER'}")
     print(f"per run, sequential, {len(sample)} sampled tasks: build once + copy {copied * 1000:.0f} ms, "
           f"rebuild from setup script {rebuilt * 1000:.0f} ms -> ratio {rebuilt / copied:.2f}x")
-    _gold2_report(stable, second)
+    _gold2_report(stable, second, Path(args.dump))
     return 0 if perfect and total <= BUDGET_S else 1
 
 
