@@ -5,9 +5,10 @@ Each task's file system is built once from its setup script, then copied per run
 tasks whose gold runs differ, time out, need a missing tool or are blocked by the guard are dropped
 with the reason (a gold2 with such a problem is only not used as a reference). A prediction matches
 a reference when its normalised stdout and its file-system diff both equal that reference's run.
-Three labelled rates: `any reference` (gold or gold2, the paper's sense; the headline),
-`first reference` (gold only), and `any reference, line order ignored` (where the reference's
-output is a set of lines, stdout compared as a multiset of trailing-whitespace-stripped lines).
+Four labelled rates (`ACCURACY_LABELS`): `any reference` (gold or gold2, the paper's sense; the
+headline), `first reference` (gold only), `line order ignored` (any reference; where the reference's
+output is a set of lines, stdout compared as a multiset of trailing-whitespace-stripped lines) and
+`lenient` (as line order ignored, with ls/date-style timestamps masked).
 A prediction that matches no reference triggers one more gold run, and a task whose gold then
 differs is dropped too (rare races the two passes missed). Commands the guard blocks never run.
 """

@@ -66,3 +66,17 @@ def test_compare_base_writes_both_measured_rows_and_the_reference_rows(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["comparison"] == table and "## Base vs adapter" in (out / "report.md").read_text()
     assert render_markdown(table) in _comparison_section(metrics)
+
+
+def test_eval_compare_names_the_config_each_run_trained(tmp_path: Path) -> None:
+    from eval.report import describe_run
+
+    for name, config in (("v2", "axolotl/securecli-v2-reproduction.yml"), ("ours", "axolotl/qwen25-coder-7b-qlora.yml")):
+        (tmp_path / name / "eval").mkdir(parents=True)
+        (tmp_path / name / "eval" / "metrics.json").write_text(json.dumps({"generation": {"rows": 1}}))
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"versioned_config": {"path": config}}))
+    assert describe_run(str(tmp_path / "v2")) == f"{tmp_path / 'v2'} (securecli-v2-reproduction.yml)"
+    assert describe_run(str(tmp_path / "ours" / "eval" / "metrics.json")).endswith("(qwen25-coder-7b-qlora.yml)")
+    (tmp_path / "plain" / "eval").mkdir(parents=True)
+    (tmp_path / "plain" / "eval" / "metrics.json").write_text("{}")
+    assert describe_run(str(tmp_path / "plain")) == str(tmp_path / "plain")

@@ -99,6 +99,9 @@ def test_leaked_rows_are_removed_before_the_split_and_counted_per_source(tmp_pat
                                    "tar czf logs.tar.gz logs"])
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert sorted(manifest["leak_check"]["files"]) == [f"icalfa/nl2bash_fs_{n}.json" for n in range(1, 6)]
+    from eval.execution import leaked_tasks, load_tasks
+
+    assert leaked_tasks(load_tasks(), result.out_dir / "train.jsonl") == set(), "the eval's second check finds none"
     again = prepare([TRAIN_SPEC, TEST_SPEC], tmp_path / "again", PrepareParams())
     assert again.dataset_hash == result.dataset_hash
     for path in result.out_dir.iterdir():

@@ -29,6 +29,7 @@ def test_the_v2_config_trains_a_few_steps_on_text_rows(tmp_path: Path, tiny_mode
     assert trained["datasets"][0]["type"] == "completion" and trained["datasets"][0]["field"] == "text"
     assert trained["adapter"] == "lora" and trained["max_steps"] == STEPS
     assert (run.adapter_dir / "adapter_model.safetensors").is_file()
+    assert (run.adapter_dir / f"checkpoint-{STEPS}" / "trainer_state.json").is_file()
     assert run.metrics["global_step"] == STEPS
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["versioned_config"]["path"].endswith("securecli-v2-reproduction.yml")
