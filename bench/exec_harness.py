@@ -59,11 +59,11 @@ def _why_different(run: RunResult, gold: RunResult) -> str:
         return "file-system diff differs"
     ours, theirs = run.stdout.splitlines(), gold.stdout.splitlines()
     if sorted(ours) == sorted(theirs):
-        return "same lines, other order (output not a set: an ordering utility is used)"
+        return "same lines, other order (gold sorts, so its order counts; gold2 does not)"
     if [" ".join(line.split()) for line in ours] == [" ".join(line.split()) for line in theirs]:
         return "whitespace inside lines (column alignment)"
     if sorted(line.rsplit("/", 1)[-1] for line in ours) == sorted(line.rsplit("/", 1)[-1] for line in theirs):
-        return "path form (absolute vs relative, or ./ prefix)"
+        return "same last path components (absolute vs relative paths, or another line format)"
     if [re.sub(r"\d+", "0", line) for line in ours] == [re.sub(r"\d+", "0", line) for line in theirs]:
         return "numbers only (sizes, counts, ids, dates)"
     if not ours or not theirs:
