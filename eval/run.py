@@ -106,7 +106,8 @@ def base_spec(spec: BackendSpec) -> BackendSpec:
         return spec.model_copy(update={"adapter": None})
     if spec.kind == "openai":
         if not spec.base_model:
-            raise ValueError("--compare-base with --backend openai needs --base-model: the base model's name on the server")
+            raise ValueError(
+                "--compare-base with --backend openai needs --base-model: the base model's name on the server")
         return spec.model_copy(update={"model": spec.base_model})
     raise ValueError("--compare-base compares a base model with its adapter: it needs --backend hf or openai")
 

@@ -71,7 +71,8 @@ def test_compare_base_writes_both_measured_rows_and_the_reference_rows(
 def test_eval_compare_names_the_config_each_run_trained(tmp_path: Path) -> None:
     from eval.report import describe_run
 
-    for name, config in (("v2", "axolotl/securecli-v2-reproduction.yml"), ("ours", "axolotl/qwen25-coder-7b-qlora.yml")):
+    configs = (("v2", "axolotl/securecli-v2-reproduction.yml"), ("ours", "axolotl/qwen25-coder-7b-qlora.yml"))
+    for name, config in configs:
         (tmp_path / name / "eval").mkdir(parents=True)
         (tmp_path / name / "eval" / "metrics.json").write_text(json.dumps({"generation": {"rows": 1}}))
         (tmp_path / name / "manifest.json").write_text(json.dumps({"versioned_config": {"path": config}}))
@@ -80,3 +81,19 @@ def test_eval_compare_names_the_config_each_run_trained(tmp_path: Path) -> None:
     (tmp_path / "plain" / "eval").mkdir(parents=True)
     (tmp_path / "plain" / "eval" / "metrics.json").write_text("{}")
     assert describe_run(str(tmp_path / "plain")) == str(tmp_path / "plain")
+
+
+def test_the_base_side_of_each_backend() -> None:
+    from eval.backends import BackendSpec
+    from eval.run import base_spec
+
+    served = BackendSpec(kind="openai", base_url="http://localhost:8000/v1", model="securecli",
+                         base_model="Qwen/Qwen2.5-Coder-7B-Instruct")
+    assert base_spec(served).model == "Qwen/Qwen2.5-Coder-7B-Instruct" and base_spec(served).base_url == served.base_url
+    assert base_spec(BackendSpec(kind="hf", base_model="m", adapter="a")).adapter is None
+    with pytest.raises(ValueError, match="needs an adapter"):
+        base_spec(BackendSpec(kind="hf", base_model="m"))
+    with pytest.raises(ValueError, match="needs --base-model"):
+        base_spec(BackendSpec(kind="openai", base_url="http://x/v1", model="securecli"))
+    with pytest.raises(ValueError, match="hf or openai"):
+        base_spec(BackendSpec(kind="retrieval", train_path=Path("train.jsonl")))

@@ -74,7 +74,8 @@ def test_leak_keys_ignore_whitespace_quoting_case_and_punctuation() -> None:
     assert command_leak_key("ls|wc -l") == command_leak_key("ls | wc -l")
     assert command_leak_key("echo 'a b'") != command_leak_key("echo a b")
     assert command_leak_key('echo "unterminated') == 'echo "unterminated'
-    assert request_leak_key("List files in the current directory.") == request_leak_key("list files in the current  directory")
+    same = request_leak_key("list files in the current  directory")
+    assert request_leak_key("List files in the current directory.") == same
     leaks = load_leak_set()
     assert len(leaks.tasks) == 300 and leaks.by_request[request_leak_key("print hello world")] == "fs1-007"
 

@@ -28,7 +28,8 @@ def _fail(error: Exception) -> typer.Exit:
 
 def eval_run(
     backend: Annotated[BackendKind, typer.Option(help="hf, openai or retrieval")],
-    base_model: Annotated[Optional[str], typer.Option(help="hf: model directory or Hub id; openai --compare-base: the base model's name on the server")] = None,
+    base_model: Annotated[Optional[str], typer.Option(
+        help="hf: model directory or Hub id; openai --compare-base: the base model's name on the server")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="hf: PEFT adapter directory or ORG/NAME@REV")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="openai: server URL ending in /v1")] = None,
     model: Annotated[Optional[str], typer.Option(help="openai: model name on the server")] = None,

@@ -45,7 +45,8 @@ def prepare_command(
             train_ratio=train_ratio, val_ratio=val_ratio, test_ratio=test_ratio, shellcheck_severity=severity,
             nl_max_chars=nl_max_chars, command_max_chars=command_max_chars, workers=workers, tokenizer_dir=tokenizer,
         )
-        result = prepare(source or list(DEFAULT_TRAINING_SOURCES), out or data_dir() / "prepared", params, dry_run=dry_run, progress=True)
+        result = prepare(source or list(DEFAULT_TRAINING_SOURCES), out or data_dir() / "prepared", params,
+                         dry_run=dry_run, progress=True)
     except ValidationError as exc:
         err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}", soft_wrap=True)
         raise typer.Exit(2) from exc
