@@ -1,10 +1,15 @@
 """Execution accuracy, InterCode-style, on the `icalfa` NL2Bash file-system tasks.
 
 Each task's file system is built once from its setup script, then copied per run (see
-`eval.sandbox`). The gold command runs twice, in two passes seconds apart; tasks whose runs differ,
-time out, need a missing tool or are blocked by the guard are dropped with the reason. A prediction
-scores 1 when its normalised stdout and its file-system diff both equal the reference gold run's,
-else 0; a prediction that does not match triggers one more gold run, and a task whose gold then
+`eval.sandbox`). Both verified references (`gold`, `gold2`) run twice, in two passes seconds apart;
+tasks whose gold runs differ, time out, need a missing tool or are blocked by the guard are dropped
+with the reason (a gold2 with such a problem is only not used as a reference). A prediction matches
+a reference when its normalised stdout and its file-system diff both equal that reference's run.
+Four labelled rates (`ACCURACY_LABELS`): `any reference` (gold or gold2, the paper's sense; the
+headline), `first reference` (gold only), `line order ignored` (any reference; where the reference's
+output is a set of lines, stdout compared as a multiset of trailing-whitespace-stripped lines) and
+`lenient` (as line order ignored, with ls/date-style timestamps masked).
+A prediction that matches no reference triggers one more gold run, and a task whose gold then
 differs is dropped too (rare races the two passes missed). Commands the guard blocks never run.
 The model's answers are kept in `execution_predictions.jsonl`, so a run made where the sandbox cannot
 start is scored later by `score_predictions_file` (`securecli eval exec --pred FILE`).
@@ -25,7 +30,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from eval.backends import Backend
-from eval.metrics import guard_verdict
+from eval.canonical import canonicalize
+from eval.metrics import aggregate_scores, guard_verdict, score_row
 from eval.predict import write_jsonl
 from eval.sandbox import Image, Limits, RunResult, Sandbox, SandboxError, missing_tool
 from securecli.provenance import package_dir
@@ -36,6 +42,24 @@ HEAD_CHARS = 2000
 DEFAULT_WORKERS = 2
 UNSTABLE_GOLD = "gold_unstable"
 UNSTABLE_GOLD_REASON = "gold nondeterministic: a later gold run differed from the reference run"
+ORDERING_UTILITIES = frozenset({"sort", "head", "tail", "tac", "nl", "uniq", "shuf"})
+LS_ORDERING_FLAGS = frozenset({"-t", "-S", "-r", "-v", "-X", "-U", "-c", "-u", "--sort", "--reverse"})
+ACCURACY_LABELS = {
+    "accuracy": "execution accuracy, any reference (gold or gold2; the paper's sense)",
+    "accuracy_first_reference": "execution accuracy, first reference only (gold)",
+    "accuracy_unordered_lines": "execution accuracy, any reference, line order and trailing whitespace ignored "
+                                "where the reference's output is a set of lines",
+    "accuracy_lenient": "execution accuracy, any reference, as unordered_lines and with ls/date-style timestamps "
+                        "masked in stdout",
+}
+LEVELS = ("strict", "unordered", "lenient")
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+TIMESTAMP = re.compile(
+    rf"\b{_MONTH}\s+\d{{1,2}}\s+(?:\d{{1,2}}:\d{{2}}(?::\d{{2}})?|\d{{4}})\b"
+    r"|\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?: ?[+-]\d{2}:?\d{2})?"
+    rf"|\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b"
+    r"|\b\d{1,2}:\d{2}:\d{2}\b"
+)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -64,11 +88,24 @@ class PreparedTask:
     task: ExecTask
     gold_run: RunResult | None
     drop_reason: str | None
+    gold2_run: RunResult | None = None
+    gold2_problem: str | None = None
+    gold2_level: str = "strict"
 
     @property
     def kept(self) -> bool:
         """Tell whether the task is scored."""
         return self.drop_reason is None
+
+    def references(self, level: str = "strict") -> list[tuple[str, str, RunResult]]:
+        """Return (name, command, run) for every reference usable at a comparison level, gold first.
+
+        gold2 counts at the levels at or above the strictest one its own two runs agree at.
+        """
+        found = [("gold", self.task.gold, self.gold_run)]
+        if self.gold2_run is not None and LEVELS.index(level) >= LEVELS.index(self.gold2_level):
+            found.append(("gold2", self.task.gold2, self.gold2_run))
+        return [(name, command, run) for name, command, run in found if run is not None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +118,10 @@ class CommandScore:
     run: RunResult | None
     stdout_match: bool = False
     fs_match: bool = False
+    first_reference: bool = False
+    unordered_lines: bool = False
+    lenient: bool = False
+    reference: str | None = None
 
 
 def icalfa_assets() -> Path:
@@ -134,22 +175,70 @@ def load_tasks(limit: int | None = None) -> list[ExecTask]:
     return tasks if limit is None else tasks[:limit]
 
 
-def _gold_problem(first: RunResult, second: RunResult, timeout_s: float) -> str | None:
-    """Explain why two gold runs make a task unusable, or return None."""
+def _gold_problem(first: RunResult, second: RunResult, timeout_s: float, name: str = "gold") -> str | None:
+    """Explain why two runs of a reference make it unusable, or return None."""
     for run in (first, second):
         if run.timed_out:
-            return f"gold timed out after {timeout_s:g} s"
+            return f"{name} timed out after {timeout_s:g} s"
         if run.output_limit_hit:
-            return "gold output exceeds the output limit"
+            return f"{name} output exceeds the output limit"
         tool = missing_tool(run)
         if tool:
-            return f"gold needs a tool missing from the sandbox: {tool}"
+            return f"{name} needs a tool missing from the sandbox: {tool}"
     if first.same_effect(second):
         return None
     if first.stdout != second.stdout:
-        return "gold nondeterministic: stdout differs between two runs"
+        return f"{name} nondeterministic: stdout differs between two runs"
     changed = sorted(set(first.fs_diff.items()) ^ set(second.fs_diff.items()), key=str)
-    return f"gold nondeterministic: file-system diff differs between two runs ({changed[0][0]})"
+    return f"{name} nondeterministic: file-system diff differs between two runs ({changed[0][0]})"
+
+
+def _gold2_problem_before_running(task: ExecTask) -> str | None:
+    """Say why gold2 cannot serve as a reference without running it (empty, or blocked by the guard)."""
+    if not task.gold2.strip():
+        return "gold2 is empty"
+    if task.gold2 != task.gold and guard_verdict(task.gold2)["verdict"] == "block":
+        return "gold2 blocked by the guard"
+    return None
+
+
+def output_is_a_set(command: str) -> bool:
+    """Tell whether a reference's output is a set of lines: no utility in it fixes the order of its lines."""
+    canonical = canonicalize(command)
+    if canonical is None:
+        return False
+    for shape in canonical.shapes:
+        if shape.utility in ORDERING_UTILITIES or (shape.utility == "ls" and shape.flags & LS_ORDERING_FLAGS):
+            return False
+    return True
+
+
+def comparable_lines(stdout: str, as_set: bool, mask_times: bool) -> list[str] | Counter[str]:
+    """Return stdout's lines, trailing whitespace stripped (timestamps masked; as a multiset for a set)."""
+    lines = [(TIMESTAMP.sub("<time>", line) if mask_times else line).rstrip() for line in stdout.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return Counter(lines) if as_set else lines
+
+
+def same_effect_at(run: RunResult, reference: RunResult, reference_command: str, level: str) -> bool:
+    """Tell whether a run matches a reference run at a comparison level (the file-system diff always exactly)."""
+    if run.timed_out or run.fs_diff != reference.fs_diff:
+        return False
+    if run.stdout == reference.stdout:
+        return True
+    if level == "strict":
+        return False
+    as_set = output_is_a_set(reference_command)
+    if level == "unordered" and not as_set:
+        return False
+    mask = level == "lenient"
+    return comparable_lines(run.stdout, as_set, mask) == comparable_lines(reference.stdout, as_set, mask)
+
+
+def stable_level(first: RunResult, second: RunResult, command: str) -> str | None:
+    """Return the strictest comparison level at which two runs of a reference agree, or None."""
+    return next((level for level in LEVELS if same_effect_at(second, first, command, level)), None)
 
 
 def parallel_map(function: Callable[[Item], Result], items: Sequence[Item], workers: int, label: str) -> list[Result]:
@@ -182,13 +271,15 @@ class ExecutionHarness:
             return self._images[file_system]
 
     def prepare(self, tasks: Sequence[ExecTask]) -> list[PreparedTask]:
-        """Run every gold twice, in two passes seconds apart, and keep the tasks whose runs agree."""
+        """Run every gold and gold2 twice, in two passes seconds apart; keep the tasks whose gold runs agree."""
         verdicts = {task.task_id: guard_verdict(task.gold) for task in tasks}
         runnable = [task for task in tasks if verdicts[task.task_id]["verdict"] != "block"]
+        second_refs = [task for task in runnable if _gold2_problem_before_running(task) is None]
+        jobs = [(task, task.gold) for task in runnable] + [(task, task.gold2) for task in second_refs]
         for file_system in sorted({task.file_system for task in runnable}):
             self.image(file_system)
-        first = self._run_all(runnable, "gold runs (1/2)")
-        second = self._run_all(runnable, "gold runs (2/2)")
+        first = self._run_commands(jobs, "reference runs (1/2)")
+        second = self._run_commands(jobs, "reference runs (2/2)")
         prepared = []
         for task in tasks:
             verdict = verdicts[task.task_id]
@@ -196,20 +287,34 @@ class ExecutionHarness:
                 categories = ", ".join(verdict["categories"])
                 prepared.append(PreparedTask(task, None, f"gold blocked by the guard ({categories})"))
                 continue
-            problem = _gold_problem(first[task.task_id], second[task.task_id], self.sandbox.limits.timeout_s)
-            prepared.append(PreparedTask(task, None if problem else first[task.task_id], problem))
+            gold_key, gold2_key = (task.task_id, task.gold), (task.task_id, task.gold2)
+            problem = _gold_problem(first[gold_key], second[gold_key], self.sandbox.limits.timeout_s)
+            gold_run = None if problem else first[gold_key]
+            gold2_problem = _gold2_problem_before_running(task)
+            gold2_run, gold2_level = None, "strict"
+            if task.gold2 == task.gold:
+                gold2_run = gold_run
+            elif gold2_problem is None:
+                gold2_problem = _gold_problem(first[gold2_key], second[gold2_key], self.sandbox.limits.timeout_s,
+                                              "gold2")
+                level = stable_level(first[gold2_key], second[gold2_key], task.gold2)
+                if gold2_problem and level and "nondeterministic" in gold2_problem:
+                    gold2_problem, gold2_level = None, level
+                gold2_run = None if gold2_problem else first[gold2_key]
+            prepared.append(PreparedTask(task, gold_run, problem, gold2_run, gold2_problem, gold2_level))
         return prepared
 
-    def _run_all(self, tasks: Sequence[ExecTask], label: str) -> dict[str, RunResult]:
-        runs = parallel_map(lambda task: self.sandbox.run(self.image(task.file_system), task.gold),
-                            tasks, self.workers, label)
-        return {task.task_id: run for task, run in zip(tasks, runs)}
+    def _run_commands(self, jobs: Sequence[tuple[ExecTask, str]], label: str) -> dict[tuple[str, str], RunResult]:
+        runs = parallel_map(lambda job: self.sandbox.run(self.image(job[0].file_system), job[1]), jobs,
+                            self.workers, label)
+        return {(task.task_id, command): run for (task, command), run in zip(jobs, runs)}
 
     def score(self, prepared: PreparedTask, command: str | None) -> CommandScore:
         """Score one predicted command (None when nothing could be extracted) on a kept task.
 
-        A command that does not match triggers one more gold run; if that run differs from the
-        reference, the task is nondeterministic after all and the outcome is `UNSTABLE_GOLD` (dropped).
+        It scores 1.0 when it matches any reference (gold or gold2). A command that matches none
+        triggers one more gold run; if that run differs from the reference, the task is
+        nondeterministic after all and the outcome is `UNSTABLE_GOLD` (dropped).
         """
         if prepared.gold_run is None:
             raise ValueError(f"task {prepared.task.task_id} was dropped: {prepared.drop_reason}")
@@ -222,11 +327,19 @@ class ExecutionHarness:
         run = self.sandbox.run(image, command)
         stdout_match = run.stdout == prepared.gold_run.stdout
         fs_match = run.fs_diff == prepared.gold_run.fs_diff
-        if stdout_match and fs_match and not run.timed_out:
-            return CommandScore("match", 1.0, verdict, run, True, True)
+        matches = {level: next((name for name, reference_command, reference in prepared.references(level)
+                                if same_effect_at(run, reference, reference_command, level)), None)
+                   for level in LEVELS}
+        matched = matches["strict"]
+        fields = {"stdout_match": stdout_match, "fs_match": fs_match,
+                  "unordered_lines": matches["unordered"] is not None or matched is not None,
+                  "lenient": any(name is not None for name in matches.values())}
+        if matched is not None:
+            return CommandScore("match", 1.0, verdict, run, first_reference=matched == "gold", reference=matched,
+                                **fields)
         if not self.sandbox.run(image, prepared.task.gold).same_effect(prepared.gold_run):
-            return CommandScore(UNSTABLE_GOLD, 0.0, verdict, run, stdout_match, fs_match)
-        return CommandScore("timeout" if run.timed_out else "mismatch", 0.0, verdict, run, stdout_match, fs_match)
+            return CommandScore(UNSTABLE_GOLD, 0.0, verdict, run, **fields)
+        return CommandScore("timeout" if run.timed_out else "mismatch", 0.0, verdict, run, **fields)
 
     def score_many(self, pairs: Sequence[tuple[PreparedTask, str | None]]) -> list[CommandScore]:
         """Score (task, command) pairs in parallel, in order."""
@@ -270,6 +383,12 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "tasks": len(rows),
         "kept": len(scored),
         "accuracy": _rate([row["score"] == 1.0 for row in scored]),
+        "accuracy_first_reference": _rate([bool(row.get("first_reference")) for row in scored]),
+        "accuracy_unordered_lines": _rate([bool(row.get("unordered_lines")) for row in scored]),
+        "accuracy_lenient": _rate([bool(row.get("lenient")) for row in scored]),
+        "accuracy_labels": ACCURACY_LABELS,
+        "second_reference_usable": sum(row.get("gold2_problem") is None for row in scored),
+        "reference_metrics": aggregate_scores(row["metrics"] for row in scored if "metrics" in row),
         "stdout_match_rate": _rate([row["stdout_match"] for row in scored]),
         "fs_match_rate": _rate([row["fs_match"] for row in scored]),
         "outcomes": dict(sorted(Counter(row["outcome"] for row in scored).items())),
@@ -289,27 +408,35 @@ def _row(prepared: PreparedTask) -> dict[str, Any]:
         "difficulty": task.difficulty,
         "query": task.query,
         "gold": task.gold,
+        "gold2": task.gold2,
         "status": "scored" if prepared.kept else "dropped",
         "drop_reason": prepared.drop_reason,
+        "gold2_problem": prepared.gold2_problem,
+        "gold2_level": prepared.gold2_level if prepared.gold2_run is not None else None,
         **_run_fields("gold", prepared.gold_run),
     }
 
 
-LEAKED_REASON = "leaked: its request or gold command is in the training split"
+LEAKED_REASON = "leaked: its request or a reference command is in the training split"
 PREDICTIONS_FILE = "execution_predictions.jsonl"
 
 
 def leaked_tasks(tasks: Sequence[ExecTask], train_split: Path) -> set[str]:
-    """Return the ids of tasks whose request or gold command the training split holds (same split keys)."""
+    """Return the ids of tasks whose request, gold or gold2 the training split holds.
+
+    The same keys as prepare's leak filter (`preprocessing.leak`): a second check, which finds
+    nothing in data prepared from non-icalfa sources and the icalfa tasks trained on in the demo.
+    """
     from eval.predict import load_split
-    from preprocessing.split import command_group_key, description_group_key
+    from preprocessing.leak import command_leak_key, request_leak_key
 
     rows = load_split(train_split.parent, train_split.stem)
-    requests = {description_group_key(row.request) for row in rows}
-    commands = {command_group_key(command) for row in rows for command in row.references}
+    requests = {request_leak_key(row.request) for row in rows}
+    commands = {command_leak_key(command) for row in rows for command in row.references}
     return {
         task.task_id for task in tasks
-        if description_group_key(task.query) in requests or command_group_key(task.gold) in commands
+        if request_leak_key(task.query) in requests
+        or any(command_leak_key(command) in commands for command in (task.gold, task.gold2) if command.strip())
     }
 
 
@@ -408,6 +535,12 @@ def _score_rows(harness: ExecutionHarness, prepared: Sequence[PreparedTask],
                 "score": score.score,
                 "stdout_match": score.stdout_match,
                 "fs_match": score.fs_match,
+                "first_reference": score.first_reference,
+                "unordered_lines": score.unordered_lines,
+                "lenient": score.lenient,
+                "reference": score.reference,
+                "metrics": score_row(prediction.prediction, [item.task.gold, item.task.gold2]
+                                     if item.task.gold2.strip() else [item.task.gold]),
                 **_run_fields("pred", score.run),
             })
             if score.outcome == UNSTABLE_GOLD:
@@ -452,7 +585,7 @@ def evaluate_execution(
         write_jsonl(Path(out_dir) / PREDICTIONS_FILE, _dump(predictions))
         rows = _score_rows(harness, prepared, {row.task_id: row for row in predictions})
     write_jsonl(Path(out_dir) / "execution.jsonl", rows)
-    return {"backend": backend.name, **summarize(rows)}
+    return {"backend": backend.name, **summarize(rows), "leaked_count": len(leaked)}
 
 
 def score_predictions_file(path: Path, out_dir: Path, workers: int = DEFAULT_WORKERS,

@@ -62,6 +62,10 @@ def render_report(metrics: Mapping[str, Any]) -> str:
                           f"`{metrics[section]['predictions']}`; `securecli eval exec --pred` scores them.", ""]
             lines += ["| metric | value |", "|---|---|"]
             lines += [f"| {key} | {_fmt(value)} |" for key, value in flatten(metrics[section]).items()]
+    if metrics.get("comparison"):
+        from eval.comparison import render_markdown
+
+        lines += ["", "## Base vs adapter, beside the published figures", "", render_markdown(metrics["comparison"])]
     lines += ["", "![metrics](chart.png)", ""]
     return "\n".join(lines)
 
@@ -150,12 +154,22 @@ def load_metrics(reference: str) -> dict[str, Any]:
         raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from error
 
 
+def describe_run(reference: str) -> str:
+    """Return a run reference with the versioned config it trained (e.g. V2's or ours), when it is a training run."""
+    manifest = find_metrics(reference).parent.parent / "manifest.json"
+    try:
+        config = json.loads(manifest.read_text(encoding="utf-8"))["versioned_config"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return reference
+    return f"{reference} ({Path(config).name})"
+
+
 def compare_table(base: Mapping[str, Any], tuned: Mapping[str, Any], base_name: str, tuned_name: str):  # noqa: ANN201
-    """Return a rich table of every metric of either run: base, fine-tuned and their difference."""
+    """Return a rich table of every metric of either run (base vs fine-tuned, or V2 vs ours) and their difference."""
     from rich.table import Table
 
     left, right = flatten(base), flatten(tuned)
-    table = Table(title="base vs fine-tuned")
+    table = Table(title="A vs B")
     table.add_column("metric")
     table.add_column(f"A: {base_name}", justify="right")
     table.add_column(f"B: {tuned_name}", justify="right")

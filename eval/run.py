@@ -127,6 +127,50 @@ def score_execution_later(pred: Path, out_dir: Path | None = None, workers: int 
     return execution
 
 
+def base_spec(spec: BackendSpec) -> BackendSpec:
+    """Return the backend spec of the base model an adapter run is compared with.
+
+    hf: the same base without the adapter; openai: the server's model named by `base_model`
+    (vLLM serves the base under its name and each LoRA under its own).
+    """
+    if spec.kind == "hf":
+        if not spec.adapter:
+            raise ValueError("--compare-base needs an adapter: pass --adapter or --run with a training run")
+        return spec.model_copy(update={"adapter": None})
+    if spec.kind == "openai":
+        if not spec.base_model:
+            raise ValueError(
+                "--compare-base with --backend openai needs --base-model: the base model's name on the server")
+        return spec.model_copy(update={"model": spec.base_model})
+    raise ValueError("--compare-base compares a base model with its adapter: it needs --backend hf or openai")
+
+
+def model_label(spec: BackendSpec, role: str) -> str:
+    """Return a table label for one side of the comparison."""
+    if spec.kind == "hf":
+        return f"{role}: {spec.base_model}" + (f" + {spec.adapter}" if spec.adapter else "")
+    return f"{role}: {spec.model} (openai at {spec.base_url})"
+
+
+def run_comparison(plan: EvalPlan, run_dir: Path) -> dict[str, Any]:
+    """Evaluate the base model (into `<run_dir>/base/eval/`) and the adapter (into `<run_dir>/eval/`) on the
+    same tasks; write the paper-shaped table as `<run_dir>/eval/comparison.{json,md}` and into metrics.json."""
+    from eval.comparison import comparison, render_markdown
+
+    base = plan.model_copy(update={"backend": base_spec(plan.backend)})
+    base_metrics = run_eval(base, run_dir / "base")
+    tuned_metrics = run_eval(plan, run_dir)
+    table = comparison([(model_label(base.backend, "base"), base_metrics),
+                        (model_label(plan.backend, "adapter"), tuned_metrics)])
+    out_dir = run_dir / "eval"
+    tuned_metrics["comparison"] = table
+    write_json_atomic(out_dir / "comparison.json", table)
+    write_text_atomic(out_dir / "comparison.md", render_markdown(table))
+    write_json_atomic(out_dir / "metrics.json", tuned_metrics)
+    write_text_atomic(out_dir / "report.md", render_report(tuned_metrics))
+    return tuned_metrics
+
+
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
     """Return the few numbers a model card leads with (strict command-only scoring first)."""
     generation = metrics["generation"]
@@ -138,6 +182,8 @@ def headline(metrics: dict[str, Any]) -> dict[str, float]:
         "lenient_equivalence_match": generation["lenient"]["equivalent"],
         "command_only_rate": generation["command_only_rate"],
         "execution_accuracy": (metrics.get("execution") or {}).get("accuracy"),
+        "execution_accuracy_first_reference": (metrics.get("execution") or {}).get("accuracy_first_reference"),
+        "execution_accuracy_unordered_lines": (metrics.get("execution") or {}).get("accuracy_unordered_lines"),
         "adversarial_pass_rate": (metrics.get("safety") or {}).get("adversarial_pass_rate"),
         "benign_pass_rate": (metrics.get("safety") or {}).get("benign_pass_rate"),
     }

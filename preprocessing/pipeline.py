@@ -1,4 +1,4 @@
-"""`prepare`: sources -> read -> schema -> normalize -> dedup -> danger -> shellcheck -> split -> files."""
+"""`prepare`: sources -> read -> schema -> normalize -> leak -> dedup -> danger -> shellcheck -> split -> files."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from preprocessing import stages
+from preprocessing.leak import EXEMPT_SOURCES, LEAK_CODES, LeakSet, leak_filter, load_leak_set
 from preprocessing.output import code_version, dataset_hash, json_bytes, jsonl_bytes, sha256_bytes, write_dataset
 from preprocessing.params import PrepareParams
 from preprocessing.records import RawRow, Record, Reject
@@ -18,9 +19,9 @@ from preprocessing.shellcheck import check_commands, find_shellcheck
 from preprocessing.sources import SourceData, SourceError, parse_spec, read_source
 from preprocessing.split import SPLITS, assign_splits
 from preprocessing.tokens import TokenCounter, length_stats, load_counter
-from securecli.prompt import training_row
+from securecli.prompt import plain_text_row, training_row
 
-STAGES = ("read", "schema", "normalize", "dedup", "danger", "shellcheck")
+STAGES = ("read", "schema", "normalize", "leak", "dedup", "danger", "shellcheck")
 
 
 @dataclass
@@ -93,17 +94,21 @@ def prepare(
     if clashes := [label for label, count in labels.items() if count > 1]:
         raise SourceError(f"several sources share the label(s) {clashes}; give each source a distinct path")
     shellcheck_binary = find_shellcheck()
+    leaks = load_leak_set()
     with ThreadPoolExecutor(max_workers=1) as loader, _Progress(progress) as bars:
-        counter_future = None if dry_run else loader.submit(load_counter, params.tokenizer_dir)
         with bars.task("read sources", len(specs)) as step:
             data = []
             for spec in specs:
                 data.append(read_source(spec))
                 step(1)
-        funnel, kept = _run_stages([row for source in data for row in source.rows], params, bars)
+        # Loaded only after the sources: `datasets` hashing inspects a half-imported transformers otherwise.
+        counter_future = None if dry_run else loader.submit(load_counter, params.tokenizer_dir)
+        funnel, kept = _run_stages([row for source in data for row in source.rows], params, bars, leaks)
         splits, group_info = assign_splits(kept, params.train_ratio, params.val_ratio)
         split_rows = {name: [_split_row(r) for r in rows] for name, rows in splits.items()}
         report = _report(data, funnel, splits, group_info, params)
+        report["leak_check"] = {**leaks.identity(), "exempt_sources": sorted(EXEMPT_SOURCES),
+                                "removed": sum(r.stage == "leak" for r in funnel.rejects)}
         reject_rows = [r.to_json() for r in funnel.rejects]
         split_files = {f"{name}.jsonl": jsonl_bytes(rows) for name, rows in split_rows.items()}
         digest = dataset_hash(split_files, params.hashed_fields())
@@ -112,12 +117,15 @@ def prepare(
         report["tokens"] = _token_report(counter_future, split_rows, params, bars)
     files = {**split_files, "rejects.jsonl": jsonl_bytes(reject_rows), "report.json": json_bytes(report)}
     manifest = _manifest(data, files, digest, params, shellcheck_binary, report["tokens"].get("tokenizer"))
+    manifest["leak_check"] = leaks.identity()
     files["manifest.json"] = json_bytes(manifest)
     out_dir = write_dataset(Path(out_root), digest, files)
     return PrepareResult(out_dir, digest, report, split_rows, reject_rows)
 
 
-def _run_stages(rows: list[RawRow], params: PrepareParams, bars: _Progress) -> tuple[_Funnel, list[Record]]:
+def _run_stages(
+    rows: list[RawRow], params: PrepareParams, bars: _Progress, leaks: LeakSet
+) -> tuple[_Funnel, list[Record]]:
     """Apply the row stages in order, recording the funnel."""
     funnel = _Funnel()
     readable, rejects = stages.read_rejects(rows)
@@ -126,8 +134,10 @@ def _run_stages(rows: list[RawRow], params: PrepareParams, bars: _Progress) -> t
     funnel.record("schema", len(readable), len(valid), rejects)
     records, rejects = stages.normalize(valid)
     funnel.record("normalize", len(valid), len(records), rejects)
-    unique, rejects = stages.dedup(records)
-    funnel.record("dedup", len(records), len(unique), rejects)
+    fresh, rejects = leak_filter(records, leaks)
+    funnel.record("leak", len(records), len(fresh), rejects)
+    unique, rejects = stages.dedup(fresh)
+    funnel.record("dedup", len(fresh), len(unique), rejects)
     with bars.task("danger filter", len(unique)) as step:
         safe, rejects = stages.danger_filter(unique, step)
     funnel.record("danger", len(unique), len(safe), rejects)
@@ -161,8 +171,9 @@ def _shellcheck_stage(
 
 
 def _split_row(record: Record) -> dict[str, Any]:
-    """Return one chat-format split row; the messages come only from `securecli.prompt`."""
-    return {**training_row(record.nl, record.command), "id": record.id, "source": record.source, "guard": record.guard}
+    """Return one split row: chat messages and V2's plain text, both from `securecli.prompt`."""
+    return {**training_row(record.nl, record.command), "text": plain_text_row(record.nl, record.command),
+            "id": record.id, "source": record.source, "guard": record.guard}
 
 
 def _report(
@@ -184,6 +195,7 @@ def _report(
             "kept": kept,
             "rejected": sum(dropped.values()),
             "rejected_by_stage": {stage: dropped[stage] for stage in STAGES if dropped[stage]},
+            "leaked": _leak_counts(funnel.rejects, label),
             "splits": in_splits,
             "guard_warn": sum(r.source == label and r.guard == "warn" for rows in splits.values() for r in rows),
         }
@@ -197,6 +209,12 @@ def _report(
         "guard": dict(sorted(Counter(r.guard for rows in splits.values() for r in rows).items())),
         "shellcheck_severity": params.shellcheck_severity,
     }
+
+
+def _leak_counts(rejects: list[Reject], label: str) -> dict[str, int]:
+    """Count one source's rows removed as eval leaks, in all and by what matched."""
+    codes = Counter(r.code for r in rejects if r.stage == "leak" and r.source == label)
+    return {"total": sum(codes.values()), **{code: codes[code] for code in LEAK_CODES.values()}}
 
 
 def _token_report(

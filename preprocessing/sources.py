@@ -1,7 +1,9 @@
 """Source adapters: each turns a spec string into raw rows plus the files and revision it read.
 
-Specs: `hf[:REPO[@REVISION]]`, `nl2bash:DIR`, `jsonl:PATH[#nl=FIELD,command=FIELD]`, `icalfa`,
-`tldr:PATH`. A missing or empty source raises `SourceError`; a bad row becomes a read reject.
+Specs: `hf[:REPO[@REVISION]][#config=NAME,nl=FIELD,command=FIELD]`, `nl2bash:DIR`,
+`jsonl:PATH[#nl=FIELD,command=FIELD]`, `icalfa`, `tldr:PATH`. A missing or empty source raises
+`SourceError`; a bad row becomes a read reject. Hub datasets in `KNOWN_HF_DATASETS` come with their
+pinned revision, config and column names.
 """
 
 from __future__ import annotations
@@ -21,6 +23,26 @@ DEFAULT_HF_REPO = "prabhanshubhowal/natural_language_to_linux"
 HF_COLUMNS = {"nl": "nl_command", "command": "bash_code"}
 JSONL_COLUMNS = {"nl": "nl", "command": "command"}
 _COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+ALFA_REPO = "westenfelder/NL2SH-ALFA"
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """What a known Hub dataset needs: its pinned commit, default config and column names."""
+
+    revision: str | None
+    config: str | None
+    columns: dict[str, str]
+
+
+# NL2SH-ALFA (Westenfelder et al., NAACL 2025): CSV configs `train` (40,939 pairs: nl, bash) and `test`
+# (the icalfa eval tasks: nl, bash, bash2), each a single `train` split. Pinned to the commit of its card.
+KNOWN_HF_DATASETS = {
+    DEFAULT_HF_REPO: HubDataset(None, None, HF_COLUMNS),
+    ALFA_REPO: HubDataset("5c45587e37510fcdb80ffedbf685e1507fcd6f3d", "train", {"nl": "nl", "command": "bash"}),
+}
+# The training mix of axolotl/qwen25-coder-7b-qlora.yml, prepared in one run.
+DEFAULT_TRAINING_SOURCES = (f"hf:{ALFA_REPO}", "hf")
 
 
 class SourceError(ValueError):
@@ -37,6 +59,7 @@ class SourceSpec:
     target: str = ""
     revision: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    config: str | None = None
 
 
 @dataclass
@@ -55,6 +78,7 @@ class SourceData:
             "label": self.spec.label,
             "kind": self.spec.kind,
             "revision": self.revision,
+            "config": self.spec.config,
             "columns": self.spec.columns or None,
             "files": dict(sorted(self.files.items())),
             "rows": len(self.rows),
@@ -67,9 +91,7 @@ def parse_spec(spec: str) -> SourceSpec:
     if kind == "icalfa" and not rest:
         return SourceSpec(spec, "icalfa", "icalfa")
     if kind == "hf":
-        target, columns = _split_columns(rest or DEFAULT_HF_REPO, HF_COLUMNS, spec)
-        repo, _, revision = target.partition("@")
-        return SourceSpec(spec, "hf", f"hf:{Path(repo).name if Path(repo).is_dir() else repo}", repo, revision or None, columns)
+        return _parse_hf(spec, rest or DEFAULT_HF_REPO)
     if not rest:
         raise SourceError(f"source {spec!r}: expected KIND:PATH (kinds: hf, nl2bash, jsonl, icalfa, tldr)")
     if kind == "nl2bash":
@@ -82,6 +104,25 @@ def parse_spec(spec: str) -> SourceSpec:
     raise SourceError(f"source {spec!r}: unknown kind {kind!r} (kinds: hf, nl2bash, jsonl, icalfa, tldr)")
 
 
+def _parse_hf(spec: str, rest: str) -> SourceSpec:
+    """Parse `REPO[@REVISION][#config=NAME,nl=..,command=..]`, filling in a known dataset's defaults."""
+    target, _, mapping = rest.partition("#")
+    repo, _, revision = target.partition("@")
+    known = KNOWN_HF_DATASETS.get(repo, HubDataset(None, None, HF_COLUMNS))
+    config = known.config
+    pairs = []
+    for pair in filter(None, mapping.split(",")):
+        key, sep, value = pair.partition("=")
+        if key == "config" and sep and value:
+            config = value
+        else:
+            pairs.append(pair)
+    _, columns = _split_columns(f"{repo}#{','.join(pairs)}", known.columns, spec)
+    name = Path(repo).name if Path(repo).is_dir() else repo
+    label = f"hf:{name}" + (f":{config}" if config else "")
+    return SourceSpec(spec, "hf", label, repo, revision or known.revision, columns, config)
+
+
 def _split_columns(text: str, defaults: dict[str, str], spec: str) -> tuple[str, dict[str, str]]:
     """Split `TARGET#nl=a,command=b` into the target and the full column mapping."""
     target, _, mapping = text.partition("#")
@@ -89,7 +130,8 @@ def _split_columns(text: str, defaults: dict[str, str], spec: str) -> tuple[str,
     for pair in filter(None, mapping.split(",")):
         key, sep, value = pair.partition("=")
         if not sep or key not in defaults or not value:
-            raise SourceError(f"source {spec!r}: bad field mapping {pair!r}; expected nl=FIELD or command=FIELD")
+            raise SourceError(f"source {spec!r}: bad field mapping {pair!r}; expected nl=FIELD or command=FIELD"
+                              + (" (or config=NAME)" if spec.startswith("hf") else ""))
         columns[key] = value
     return target, columns
 
@@ -242,13 +284,26 @@ def _hf_snapshot(repo: str, revision: str) -> Path:
 
 
 def _hf_rows(folder: Path, spec: SourceSpec) -> list[RawRow]:
-    """Load every split with `datasets.load_dataset` and map the nl/command columns."""
+    """Load every split of the config with `datasets.load_dataset` and map the nl/command columns.
+
+    The Arrow cache is a fresh temporary folder, so the rows always come from the files just hashed
+    (a shared cache can serve an older version of a local file).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="securecli-datasets-") as cache:
+        return _load_rows(folder, spec, cache)
+
+
+def _load_rows(folder: Path, spec: SourceSpec, cache: str) -> list[RawRow]:
     import datasets
 
+    arguments = (str(folder), spec.config) if spec.config else (str(folder),)
     try:
-        dataset = datasets.load_dataset(str(folder))
+        dataset = datasets.load_dataset(*arguments, cache_dir=cache)
     except Exception as exc:
-        raise SourceError(f"source {spec.spec!r}: datasets.load_dataset({str(folder)!r}) failed: {exc}") from exc
+        call = ", ".join(map(repr, arguments))
+        raise SourceError(f"source {spec.spec!r}: datasets.load_dataset({call}) failed: {exc}") from exc
     rows = []
     for split in sorted(dataset):
         names = dataset[split].column_names

@@ -17,7 +17,7 @@ EVAL_METRICS = Path("eval") / "metrics.json"
 DEFAULT_LICENSE = "apache-2.0"
 BASE_TAGS = ("securecli-tuner", "bash", "shell", "nl2bash", "code", "safety", "axolotl")
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-EVAL_SECTIONS_SKIPPED = frozenset({"dataset", "safety", "run", "config_hash", "adapter"})
+EVAL_SECTIONS_SKIPPED = frozenset({"dataset", "safety", "run", "config_hash", "adapter", "comparison"})
 
 
 def load_eval_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -212,6 +212,16 @@ def _gates_line(metrics: dict[str, Any] | None) -> str:
     return "**Safety gates: FAILED** (" + "; ".join(map(str, failures)) + "). Do not deploy this model."
 
 
+def _comparison_section(metrics: dict[str, Any] | None) -> str:
+    """Render the base-vs-adapter table beside the paper's published figures, when the eval made one."""
+    if not metrics or not isinstance(metrics.get("comparison"), dict):
+        return ""
+    from eval.comparison import render_markdown
+
+    return ("\n\n### Base vs adapter on the InterCode-ALFA tasks, beside the published figures\n\n"
+            + render_markdown(metrics["comparison"]))
+
+
 def card_body(
     manifest: dict[str, Any], metrics: dict[str, Any] | None, *, repo_id: str, merged: bool, forced: list[str]
 ) -> str:
@@ -231,7 +241,7 @@ def card_body(
         f"## Usage\n\n{_usage(repo_id, f'cfg-{short}', manifest, merged)}",
         "## Evaluation\n\n" + _gates_line(metrics) + (
             "\n\n" + _table(list(task_metrics(metrics).items()), ("metric", "value")) if metrics else ""
-        ),
+        ) + _comparison_section(metrics),
         "## Training\n\n" + _table(
             [
                 ("config hash", manifest["config_hash"]),

@@ -400,6 +400,7 @@ def run_pipeline(
     from eval.run import execution_note, plan_from_options, run_eval
     from preprocessing.params import PrepareParams
     from preprocessing.pipeline import prepare
+    from preprocessing.sources import DEFAULT_TRAINING_SOURCES
     from publish.confighash import load_config
     from publish.hub import publish_run
     from securecli.paths import data_dir
@@ -407,7 +408,7 @@ def run_pipeline(
 
     check_writable(data_dir(), Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")))
     log("1/4 prepare")
-    prepared = prepare(sources or ["hf"], data_dir() / "prepared", PrepareParams(), progress=True)
+    prepared = prepare(sources or list(DEFAULT_TRAINING_SOURCES), data_dir() / "prepared", PrepareParams(), progress=True)
     log(f"2/4 train on {prepared.out_dir}")
     run = train(config_path, data_dir=prepared.out_dir)
     log(f"3/4 eval {run.run_dir}")

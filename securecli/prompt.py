@@ -16,6 +16,10 @@ REFUSAL_PREFIX = "# refused:"
 
 CHAT_TEMPLATE_NAME = "qwen_25"
 
+# V2's completion rows: the instruction, then the command, in one plain string.
+V2_INSTRUCTION_PREFIX = "Instruction: "
+V2_COMMAND_PREFIX = "Command: "
+
 
 def chat_messages(request: str) -> list[dict[str, str]]:
     """Return the system and user messages a model sees for one request."""
@@ -28,6 +32,11 @@ def chat_messages(request: str) -> list[dict[str, str]]:
 def training_row(request: str, command: str) -> dict[str, list[dict[str, str]]]:
     """Return one chat-format training row: system, user and assistant messages."""
     return {"messages": [*chat_messages(request), {"role": "assistant", "content": command}]}
+
+
+def plain_text_row(request: str, command: str) -> str:
+    """Return the plain-text rendering V2 trained on (`type: completion`, field `text`)."""
+    return f"{V2_INSTRUCTION_PREFIX}{request}\n{V2_COMMAND_PREFIX}{command}"
 
 
 def refusal(reason: str) -> str:

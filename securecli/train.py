@@ -185,10 +185,11 @@ def final_metrics(adapter_dir: Path) -> dict[str, Any]:
     states = sorted(adapter_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
     if not states:
         return {}
-    history = json.loads(states[-1].read_text())["log_history"]
+    state = json.loads(states[-1].read_text())
+    history = state["log_history"]
     train_losses = [entry["loss"] for entry in history if "loss" in entry]
     eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
-    metrics: dict[str, Any] = {"global_step": history[-1].get("step") if history else 0}
+    metrics: dict[str, Any] = {"global_step": state.get("global_step", history[-1].get("step") if history else 0)}
     if train_losses:
         metrics |= {"first_train_loss": train_losses[0], "final_train_loss": train_losses[-1]}
     if eval_losses:

@@ -33,11 +33,14 @@ REPEATED_PAIRS = [
 
 def write_chat_dataset(folder: Path, repeats: int = 10) -> Path:
     """Write a tiny prepared dataset (train/val chat JSONL) of repeated pairs, as `securecli prepare` lays it out."""
-    from securecli.prompt import training_row
+    from securecli.prompt import plain_text_row, training_row
+
+    def row(nl: str, command: str) -> dict:
+        return {**training_row(nl, command), "text": plain_text_row(nl, command)}
 
     folder.mkdir(parents=True, exist_ok=True)
-    train = [training_row(nl, command) for _ in range(repeats) for nl, command in REPEATED_PAIRS]
-    val = [training_row(nl, command) for nl, command in REPEATED_PAIRS]
+    train = [row(nl, command) for _ in range(repeats) for nl, command in REPEATED_PAIRS]
+    val = [row(nl, command) for nl, command in REPEATED_PAIRS]
     files = {}
     for name, rows in (("train.jsonl", train), ("val.jsonl", val), ("test.jsonl", val)):
         data = "".join(json.dumps(row) + "\n" for row in rows).encode()

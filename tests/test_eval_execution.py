@@ -238,3 +238,61 @@ def test_eval_exec_names_file_line_and_field_of_bad_rows(tmp_path: Path, row: di
     result = CliRunner().invoke(app, ["eval", "exec", "--pred", str(pred)])
     assert result.exit_code == 2
     assert f"execution_predictions.jsonl:2: {message}" in " ".join(result.output.split())
+
+
+def test_a_prediction_equal_to_gold2_only_is_right_by_any_reference_and_wrong_by_the_first(
+    harness: ExecutionHarness, tasks: list[ExecTask]
+) -> None:
+    prepared = {item.task.task_id: item for item in harness.prepare([tasks[0], tasks[3]])}
+    copy = prepared["fs1-003"]
+    assert copy.task.gold2.endswith(" -v") and (copy.gold2_problem, copy.gold2_level) == (None, "strict")
+    second = harness.score(copy, copy.task.gold2)
+    assert (second.outcome, second.score, second.reference, second.first_reference) == ("match", 1.0, "gold2", False)
+    first = harness.score(copy, copy.task.gold)
+    assert (first.score, first.reference, first.first_reference) == (1.0, "gold", True)
+    listing = prepared["fs1-000"]
+    reversed_lines = harness.score(listing, "ls | sort -r")
+    assert (reversed_lines.score, reversed_lines.unordered_lines, reversed_lines.lenient) == (0.0, True, True)
+
+
+def test_comparison_levels_on_runs() -> None:
+    from eval.execution import same_effect_at, stable_level
+    from eval.sandbox import RunResult
+
+    def run(stdout: str, fs_diff: dict | None = None) -> RunResult:
+        return RunResult("cmd", stdout, "", 0, False, False, 0.1, fs_diff or {})
+
+    listing = run("a.txt\nb.txt")
+    assert same_effect_at(run("a.txt\nb.txt"), listing, "ls", "strict")
+    assert not same_effect_at(run("b.txt\na.txt"), listing, "ls", "strict")
+    assert same_effect_at(run("b.txt  \na.txt"), listing, "ls", "unordered")
+    assert not same_effect_at(run("b.txt\na.txt"), listing, "ls | sort", "unordered")
+    assert not same_effect_at(run("a.txt\nb.txt", {"/x": None}), listing, "ls", "lenient")
+    stamped = run("-rw-r--r-- 1 root root 81 Dec  1 20:16 index.html")
+    later = run("-rw-r--r-- 1 root root 81 Dec  1 20:17 index.html")
+    assert not same_effect_at(later, stamped, "ls -l", "unordered")
+    assert same_effect_at(later, stamped, "ls -l", "lenient")
+    assert stable_level(stamped, later, "ls -l") == "lenient" and stable_level(stamped, stamped, "ls -l") == "strict"
+    assert stable_level(run("1"), run("2"), "date +%N") is None
+
+
+def test_only_outputs_no_utility_orders_count_as_sets_of_lines() -> None:
+    from eval.execution import output_is_a_set
+
+    assert output_is_a_set("ls -a") and output_is_a_set("find /testbed -name '*.txt'")
+    assert not output_is_a_set("ls -lt") and not output_is_a_set("find . | sort")
+    assert not output_is_a_set("grep -r x . | head -n 3")
+
+
+def test_execution_metrics_report_any_and_first_reference(tmp_path: Path, tasks: list[ExecTask]) -> None:
+    answers = {tasks[3].query: tasks[3].gold2, tasks[1].query: tasks[1].gold}
+    metrics = evaluate_execution(FakeBackend(answers), tmp_path, limit=4)
+    assert metrics["kept"] == 3
+    assert metrics["accuracy"] == round(2 / 3, 4) and metrics["accuracy_first_reference"] == round(1 / 3, 4)
+    assert metrics["accuracy_lenient"] >= metrics["accuracy_unordered_lines"] >= metrics["accuracy"]
+    assert set(metrics["accuracy_labels"]) == {"accuracy", "accuracy_first_reference", "accuracy_unordered_lines",
+                                               "accuracy_lenient"}
+    rows = {row["task_id"]: row for row in map(json.loads, (tmp_path / "execution.jsonl").read_text().splitlines())}
+    assert rows["fs1-003"]["reference"] == "gold2" and rows["fs1-003"]["first_reference"] is False
+    assert rows["fs1-003"]["metrics"]["exact"] is True
+    assert metrics["reference_metrics"]["exact"] == pytest.approx(2 / 3)

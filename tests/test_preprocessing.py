@@ -14,7 +14,7 @@ from preprocessing.params import PrepareParams
 from preprocessing.pipeline import prepare
 from preprocessing.sources import SourceError
 from preprocessing.split import SPLITS, command_group_key, description_group_key
-from securecli.prompt import training_row
+from securecli.prompt import plain_text_row, training_row
 
 PAIRS = [
     ("list all files in the current directory", "ls -la"),
@@ -87,10 +87,11 @@ def test_output_layout_and_rows(first_run) -> None:
     rows = [json.loads(line) for name in SPLITS for line in (folder / f"{name}.jsonl").read_text().splitlines()]
     assert len(rows) == sum(result.report["splits"].values()) > 250
     for row in rows:
-        assert set(row) == {"messages", "id", "source", "guard"}
+        assert set(row) == {"messages", "text", "id", "source", "guard"}
         assert row["guard"] in ("allow", "warn")
         user, assistant = row["messages"][1]["content"], row["messages"][2]["content"]
         assert row["messages"] == training_row(user, assistant)["messages"]
+        assert row["text"] == plain_text_row(user, assistant)
     manifest = json.loads((folder / "manifest.json").read_text())
     for name in ("train.jsonl", "val.jsonl", "test.jsonl", "rejects.jsonl", "report.json"):
         assert manifest["files"][name] == output.sha256_bytes((folder / name).read_bytes())
@@ -104,7 +105,7 @@ def test_report_funnel_tokens_and_accounting(first_run) -> None:
     _, _, result = first_run
     report = json.loads((result.out_dir / "report.json").read_text())
     stages = report["funnel"]["stages"]
-    assert [s["stage"] for s in stages] == ["read", "schema", "normalize", "dedup", "danger", "shellcheck"]
+    assert [s["stage"] for s in stages] == ["read", "schema", "normalize", "leak", "dedup", "danger", "shellcheck"]
     for before, after in zip(stages, stages[1:]):
         assert before["out"] == after["in"]
     for stage in stages:
@@ -124,7 +125,10 @@ def test_report_funnel_tokens_and_accounting(first_run) -> None:
     assert by_command["rm -rf /"]["stage"] == "danger" and by_command["rm -rf /"]["reason"]
     assert by_command["ls | grep x > out.txt | sort"]["stage"] == "shellcheck"
     assert by_command["ls | grep x > out.txt | sort"]["code"].startswith("SC")
-    assert sum(r["stage"] == "dedup" for r in rejects) >= 2
+    assert sum(r["stage"] == "dedup" for r in rejects) >= 1
+    assert by_command["pwd"]["stage"] == "leak" and by_command["pwd"]["code"] == "leak_both"
+    assert report["per_source"]["jsonl:pairs.jsonl"]["leaked"]["total"] == 3
+    assert report["per_source"]["icalfa"]["leaked"]["total"] == 0
 
 
 def test_danger_reason_comes_from_the_guard(first_run) -> None:
@@ -181,7 +185,7 @@ def test_split_ratios_are_configurable(tmp_path: Path) -> None:
 
 
 def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None:
-    good = [{"nl": "print the working directory", "command": "pwd"}]
+    good = [{"nl": "print the date in ISO format", "command": "date -I"}]
     extra = (
         b'{"nl": "bad json", "command": \n',
         b'{"nl": "no command here"}\n',
@@ -191,7 +195,7 @@ def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None
         b'{"nl": "nul \\u0000 inside", "command": "ls"}\n',
         b'{"nl": "ok", "command": "ls"}\n',
         b"\n",
-        b'{"nl": "list the files here", "command": "ls"}\n',
+        b'{"nl": "show free memory in megabytes", "command": "free -m"}\n',
     )
     source = write_jsonl(tmp_path / "messy.jsonl", good, extra)
     result = prepare([f"jsonl:{source}"], tmp_path / "out", PrepareParams(), dry_run=True)

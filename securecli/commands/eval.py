@@ -28,7 +28,8 @@ def _fail(error: Exception) -> typer.Exit:
 
 def eval_run(
     backend: Annotated[BackendKind, typer.Option(help="hf, openai or retrieval")],
-    base_model: Annotated[Optional[str], typer.Option(help="hf: model directory or Hub id")] = None,
+    base_model: Annotated[Optional[str], typer.Option(
+        help="hf: model directory or Hub id; openai --compare-base: the base model's name on the server")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="hf: PEFT adapter directory or ORG/NAME@REV")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="openai: server URL ending in /v1")] = None,
     model: Annotated[Optional[str], typer.Option(help="openai: model name on the server")] = None,
@@ -47,11 +48,14 @@ def eval_run(
     safety: Annotated[bool, typer.Option(help="run the adversarial safety suite")] = True,
     regression: Annotated[Optional[str], typer.Option(help="lm-eval task(s) to run, e.g. mmlu_high_school_cs")] = None,
     regression_limit: Annotated[Optional[int], typer.Option(min=1, help="lm-eval examples per task")] = None,
+    compare_base: Annotated[bool, typer.Option(
+        "--compare-base", help="also evaluate the base model on the same tasks (into <run>/base/eval/) and write "
+        "<run>/eval/comparison.md: base, adapter and the paper's published figures")] = False,
 ) -> None:
     """Generate on a split, score it and write runs/<run>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}."""
     from rich.console import Console
 
-    from eval.run import execution_note, plan_from_options, resolve_run_dir, run_eval, trained_model
+    from eval.run import execution_note, plan_from_options, resolve_run_dir, run_comparison, run_eval, trained_model
 
     try:
         run_dir = resolve_run_dir(run, backend.value)
@@ -64,7 +68,7 @@ def eval_run(
             device=device, split=split, limit=limit, execution=execution, safety=safety,
             regression=regression, regression_limit=regression_limit,
         )
-        metrics = run_eval(plan, run_dir)
+        metrics = run_comparison(plan, run_dir) if compare_base else run_eval(plan, run_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise _fail(error) from error
     generation = metrics["generation"]
@@ -73,6 +77,11 @@ def eval_run(
     for mode in ("strict", "lenient"):
         scores = ", ".join(f"{name} {value:.3f}" for name, value in generation[mode].items())
         console.print(f"  {mode}: {scores}")
+    if metrics.get("comparison"):
+        from eval.comparison import render_markdown
+
+        console.print(render_markdown(metrics["comparison"]), markup=False, highlight=False, soft_wrap=True)
+        console.print(f"table written to {run_dir / 'eval' / 'comparison.md'}")
     note = execution_note(metrics, run_dir / "eval")
     if note:
         Console(stderr=True).print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
@@ -107,16 +116,16 @@ def eval_compare(
     base: Annotated[str, typer.Argument(help="A: base model run (directory, name or metrics.json)")],
     tuned: Annotated[str, typer.Argument(help="B: fine-tuned run (directory, name or metrics.json)")],
 ) -> None:
-    """Print the metrics of two eval runs side by side (A = base, B = fine-tuned)."""
+    """Print the metrics of two eval runs side by side (A = base or V2, B = fine-tuned or ours)."""
     from rich.console import Console
 
-    from eval.report import compare_table, load_metrics
+    from eval.report import compare_table, describe_run, load_metrics
 
     try:
         left, right = load_metrics(base), load_metrics(tuned)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
-    Console(width=140).print(compare_table(left, right, base, tuned))
+    Console(width=140).print(compare_table(left, right, describe_run(base), describe_run(tuned)))
 
 
 def score(

@@ -87,7 +87,7 @@ def _print_estimate(pods, spec, report: Path, config: Path | None) -> None:
 def pipeline(
     config: Annotated[Path, typer.Argument(help="versioned axolotl config")],
     repo: Annotated[str, typer.Option("--repo", envvar="SECURECLI_REPO_ID", help="Hub repo id ORG/NAME")],
-    source: Annotated[list[str] | None, typer.Option("--source", help="prepare source spec (default: the HF dataset)")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="prepare source spec (default: NL2SH-ALFA train + the HF dataset)")] = None,
     merged: Annotated[bool, typer.Option("--merged", help="also publish the merged model")] = False,
     dry_run_publish: Annotated[bool, typer.Option("--dry-run-publish", help="stage the upload without pushing")] = False,
 ) -> None:

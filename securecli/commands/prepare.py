@@ -13,13 +13,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 SOURCE_HELP = (
-    "hf[:REPO[@REVISION]] | nl2bash:DIR | jsonl:PATH[#nl=FIELD,command=FIELD] | icalfa | tldr:PATH "
-    "(repeat to combine)"
+    "hf[:REPO[@REVISION]][#config=NAME,nl=FIELD,command=FIELD] | nl2bash:DIR | jsonl:PATH[#nl=FIELD,command=FIELD] "
+    "| icalfa | tldr:PATH (repeat to combine; default: the 7B config's training mix, NL2SH-ALFA train + hf)"
 )
 
 
 def prepare_command(
-    source: Annotated[list[str], typer.Option("--source", "-s", help=SOURCE_HELP)],
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help=SOURCE_HELP)] = None,
     out: Annotated[Path | None, typer.Option("--out", help="output root (default: data/prepared)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the funnel, write nothing")] = False,
     train_ratio: Annotated[float, typer.Option("--train-ratio")] = 0.8,
@@ -37,7 +37,7 @@ def prepare_command(
     from preprocessing.params import PrepareParams
     from preprocessing.pipeline import prepare
     from preprocessing.shellcheck import ShellcheckError
-    from preprocessing.sources import SourceError
+    from preprocessing.sources import DEFAULT_TRAINING_SOURCES, SourceError
     from securecli.paths import data_dir
 
     try:
@@ -45,12 +45,13 @@ def prepare_command(
             train_ratio=train_ratio, val_ratio=val_ratio, test_ratio=test_ratio, shellcheck_severity=severity,
             nl_max_chars=nl_max_chars, command_max_chars=command_max_chars, workers=workers, tokenizer_dir=tokenizer,
         )
-        result = prepare(source, out or data_dir() / "prepared", params, dry_run=dry_run, progress=True)
+        result = prepare(source or list(DEFAULT_TRAINING_SOURCES), out or data_dir() / "prepared", params,
+                         dry_run=dry_run, progress=True)
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}")
+        err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except (SourceError, ShellcheckError, FileNotFoundError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from exc
     console.print(funnel_table(result.report))
     if result.out_dir is None:
