@@ -143,11 +143,15 @@ class Catalogue:
         return {name: u for name, u in self.by_name.items() if u.wrapper is not None}
 
 
+def load_yaml(text: str) -> object:
+    """Parse trusted package data with libyaml when it is there (the catalogue is large)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def parse_family(text: str, name: str) -> Family:
     """Validate one catalogue file; errors name the file and field."""
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        return Family.model_validate(data)
+        return Family.model_validate(load_yaml(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from commandrisk.catalogue import load_yaml
 from commandrisk.hits import Hit
 from commandrisk.models import TECHNIQUES, Category, Verdict
 from commandrisk.paths import DYN
@@ -37,7 +37,7 @@ class ReadOnlyWords(BaseModel):
 @lru_cache(maxsize=1)
 def _read_only_data() -> ReadOnlyWords:
     text = resources.files("commandrisk").joinpath("code_readonly.yaml").read_text(encoding="utf-8")
-    return ReadOnlyWords.model_validate(yaml.safe_load(text))
+    return ReadOnlyWords.model_validate(load_yaml(text))
 
 
 @lru_cache(maxsize=1)

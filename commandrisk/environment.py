@@ -6,8 +6,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
+
+from commandrisk.catalogue import load_yaml
 
 VariableRole = Literal["exec", "load", "path"]
 
@@ -23,7 +24,7 @@ class EnvironmentRoles(BaseModel):
 @lru_cache(maxsize=1)
 def _roles() -> dict[str, VariableRole]:
     text = resources.files("commandrisk").joinpath("environment.yaml").read_text(encoding="utf-8")
-    return EnvironmentRoles.model_validate(yaml.safe_load(text)).variables
+    return EnvironmentRoles.model_validate(load_yaml(text)).variables
 
 
 def role(name: str) -> VariableRole | None:

@@ -6,9 +6,9 @@ import fnmatch
 from functools import lru_cache
 from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from commandrisk.catalogue import load_yaml
 from commandrisk.paths import Frame, Location
 
 
@@ -24,7 +24,7 @@ class SensitivePaths(BaseModel):
 def sensitive_paths() -> tuple[str, ...]:
     """The packaged list, validated once."""
     text = resources.files("commandrisk").joinpath("sensitive_paths.yaml").read_text(encoding="utf-8")
-    return tuple(SensitivePaths.model_validate(yaml.safe_load(text)).paths)
+    return tuple(SensitivePaths.model_validate(load_yaml(text)).paths)
 
 
 def worst_matches(pattern: str, frame: Frame, cwd: Location | None) -> list[str]:

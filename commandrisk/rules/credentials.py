@@ -158,8 +158,8 @@ SECRET_NAME = re.compile(r"^[A-Za-z_]*(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACC
 
 def secret_variables(cmd: SimpleCommand) -> list[str]:
     """Secret-looking environment variables a command expands (`$GITHUB_TOKEN`) or prints (`printenv AWS_...`)."""
-    found = [m.group(1) for w in cmd.words if w is not None for m in SECRET_VARIABLE.finditer(
-        w.node.text.decode("utf-8", "replace") if w.node is not None else "")]
+    found = [m.group(1) for w in cmd.words if w is not None and w.node is not None and b"$" in w.node.text
+             for m in SECRET_VARIABLE.finditer(w.node.text.decode("utf-8", "replace"))]
     if cmd.name == "printenv":
         found.extend(a for a in cmd.args if SECRET_NAME.match(a))
     return found
@@ -226,6 +226,7 @@ def _flows_into_sink(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
             return
 
 
+PRINTER_NAMES = frozenset({"echo", "printf", "printenv", "cat"} | ENV_DUMPERS | {key[0] for key in SECRET_PRINTERS})
 CREDENTIAL_OPTIONS = frozenset({"-H", "--header", "-u", "--user", "--oauth2-bearer", "--proxy-user"})
 
 
@@ -244,6 +245,8 @@ def _only_as_credentials(cmd: SimpleCommand) -> bool:
 @every
 def prints_credentials(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
     """`kubectl get secret -o yaml`, `aws sts get-session-token`, `printenv GITHUB_TOKEN`: credentials on screen."""
+    if cmd.name not in PRINTER_NAMES:
+        return
     what = secret_output(cmd)
     if what and not (cmd.name in ENV_DUMPERS and not cmd.args):
         yield hit(cmd, CRED, "cred.print_secret", WARN, 45, f"prints {what}", "T1552")
