@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from common.tiny import build_tiny_model  # noqa: E402
 from eval.backends import BackendSpec, HFBackend  # noqa: E402
-from securecli.tiny import build_tiny_model  # noqa: E402
 
 REQUESTS = [
     "list all files including hidden ones",

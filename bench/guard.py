@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.progress import track  # noqa: E402
 
 from commandrisk import Verdict, assess  # noqa: E402
-from securecli.paths import repo_root, runs_dir  # noqa: E402
+from common.paths import repo_root, runs_dir  # noqa: E402
 
 DEFAULT_DATA = repo_root().parent / "shared" / "data" / "nl2bash" / "all.cm"
 V2_PATTERNS = [re.compile(p, re.I) for p in (

@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.paths import repo_root  # noqa: E402
 from eval.backends import BackendSpec, load_pairs, make_backend  # noqa: E402
 from eval.extract import extract_lenient, extract_strict  # noqa: E402
 from eval.metrics import ROW_METRICS, aggregate_scores, guard_verdict, score_row  # noqa: E402
 from eval.predict import group_references  # noqa: E402
-from securecli.paths import repo_root  # noqa: E402
 
 
 def evaluate(name: str, outputs: list[str], tests: list[tuple[str, list[str]]], seconds: float) -> dict[str, float]:

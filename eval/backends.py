@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from securecli.prompt import chat_messages, chat_template
+from common.prompt import chat_messages, chat_template
 
 TOKEN = re.compile(r"\w+")
 
@@ -108,7 +108,7 @@ class HFBackend:
         if spec.adapter:
             from peft import PeftModel
 
-            from publish.hub import resolve_adapter
+            from common.hub import resolve_adapter
 
             model = PeftModel.from_pretrained(model, str(resolve_adapter(spec.adapter)))
         self.model = model.eval()
@@ -233,7 +233,8 @@ class OpenAIBackend:
 
 def load_pairs(path: Path) -> list[tuple[str, str]]:
     """Read (request, command) pairs from chat JSONL (`messages`) or NL2Bash JSONL (`nl`, `bash`)."""
-    from eval.predict import read_jsonl, request_command
+    from common.jsonl import read_jsonl
+    from common.prompt import request_command
 
     pairs = [request_command(row, path, number) for number, row in read_jsonl(path)]
     if not pairs:

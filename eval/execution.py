@@ -29,12 +29,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from common.jsonl import write_jsonl
+from common.provenance import package_dir
 from eval.backends import Backend
 from eval.canonical import canonicalize
 from eval.metrics import aggregate_scores, guard_verdict, score_row
-from eval.predict import write_jsonl
 from eval.sandbox import Image, Limits, RunResult, Sandbox, SandboxError, missing_tool
-from securecli.provenance import package_dir
 
 FILE_SYSTEMS = (1, 2, 3, 4, 5)
 TASK_FIELDS = ("query", "gold", "gold2", "difficulty")
@@ -458,8 +458,8 @@ class ExecPrediction(BaseModel):
 
 def generate_predictions(backend: Backend, tasks: Sequence[ExecTask], drops: dict[str, str]) -> list[ExecPrediction]:
     """Generate a command for every task not in `drops` (task id -> reason it is not asked)."""
+    from common.prompt import is_refusal
     from eval.extract import extract_lenient
-    from securecli.prompt import is_refusal
 
     asked = [task for task in tasks if task.task_id not in drops]
     generations = iter(backend.generate([task.query for task in asked]) if asked else [])
@@ -481,7 +481,7 @@ def read_predictions(path: Path) -> tuple[list[ExecTask], list[ExecPrediction]]:
     """Read an `execution_predictions.jsonl` and match it to the installed icalfa tasks, naming file, line, field."""
     from pydantic import ValidationError
 
-    from eval.predict import read_jsonl
+    from common.jsonl import read_jsonl
 
     by_id = {task.task_id: task for task in load_tasks()}
     tasks, rows = [], []

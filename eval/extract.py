@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from common.prompt import REFUSAL_PREFIX, is_refusal
 from eval.canonical import canonicalize, parse
-from securecli.prompt import REFUSAL_PREFIX, is_refusal
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 INLINE_CODE = re.compile(r"`([^`\n]+)`")

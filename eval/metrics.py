@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from common.prompt import is_refusal
 from eval.canonical import CommandShape, canonicalize, equivalent
-from securecli.prompt import is_refusal
 
 MATCH_METRICS = ("exact", "equivalent", "template")
 ROW_METRICS = (*MATCH_METRICS, "nlc2cmd")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.jsonl import read_jsonl
+from common.paths import data_dir
+from common.prompt import is_refusal, request_command
 from eval.backends import Backend, Generation
 from eval.extract import extract_lenient, extract_strict
 from eval.metrics import aggregate_scores, guard_verdict, score_row
-from securecli.atomic import write_text_atomic
-from securecli.paths import data_dir
-from securecli.prompt import is_refusal
 
 
 @dataclass(frozen=True)
@@ -26,55 +25,12 @@ class EvalRow:
     references: list[str]
 
 
-def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write rows as JSON lines, atomically."""
-    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a bad line raises naming file and line."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from error
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object")
-            yield number, row
-
-
 def resolve_data_dir(data: Path | None) -> Path:
     """Return the prepared-data directory to read (default `data/prepared/latest`), resolved."""
     chosen = data if data is not None else data_dir() / "prepared" / "latest"
     if not chosen.is_dir():
         raise FileNotFoundError(f"{chosen}: no prepared data here; run `securecli prepare` or pass --data DIR")
     return chosen.resolve()
-
-
-def request_command(row: dict[str, Any], path: Path, number: int) -> tuple[str, str]:
-    """Return (request, command) of a chat row (`messages`) or an NL2Bash row (`nl`, `bash`)."""
-    if "messages" not in row:
-        for field_name in ("nl", "bash"):
-            if not isinstance(row.get(field_name), str):
-                raise ValueError(f"{path}:{number}: field {field_name!r} missing or not a string (or give 'messages')")
-        return row["nl"], row["bash"]
-    messages = row["messages"]
-    if not isinstance(messages, list):
-        raise ValueError(f"{path}:{number}: field 'messages' is not a list")
-    found: dict[str, str] = {}
-    for position, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            raise ValueError(f"{path}:{number}: field 'messages[{position}].content' missing or not a string")
-        found.setdefault(str(message.get("role")), message["content"])
-    for role in ("user", "assistant"):
-        if role not in found:
-            raise ValueError(f"{path}:{number}: field 'messages' has no {role!r} message")
-    return found["user"], found["assistant"]
 
 
 def group_references(pairs: Sequence[tuple[str, str]]) -> list[list[str]]:

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from securecli.atomic import write_json_atomic
+from common.atomic import write_json_atomic
 
 LOCAL_TASK = "securecli_shell_mc"
 DEFAULT_BOOTSTRAP_ITERS = 1000
@@ -34,7 +34,7 @@ def model_arguments(model: str, adapter: str | None, dtype: str) -> dict[str, st
     """Return lm-eval `hf` model arguments; an adapter (path or ORG/NAME@REV) becomes `peft=` a local path."""
     arguments = {"pretrained": model, "dtype": dtype}
     if adapter:
-        from publish.hub import resolve_adapter
+        from common.hub import resolve_adapter
 
         arguments["peft"] = str(resolve_adapter(adapter))
     return arguments

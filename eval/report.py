@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_bytes_atomic
+from common.paths import runs_dir
 from eval.metrics import ROW_METRICS
-from securecli.atomic import write_bytes_atomic
-from securecli.paths import runs_dir
 
 METRIC_LABELS = {
     "exact": "exact match",

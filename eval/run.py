@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from common.atomic import write_json_atomic, write_text_atomic
+from common.jsonl import write_jsonl
+from common.paths import runs_dir
 from eval.backends import BackendSpec, make_backend
 from eval.metrics import aggregate_predictions
-from eval.predict import load_split, predict, resolve_data_dir, write_jsonl
+from eval.predict import load_split, predict, resolve_data_dir
 from eval.report import render_chart, render_report
-from securecli.atomic import write_json_atomic, write_text_atomic
-from securecli.paths import runs_dir
 
 
 class EvalPlan(BaseModel):

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.provenance import package_dir, sha256_file
 from preprocessing.records import Record, Reject
 from preprocessing.sources import SourceError
 from preprocessing.split import description_group_key
 from preprocessing.stages import normalize_command
-from securecli.provenance import package_dir, sha256_file
 
 EVAL_FILE_SYSTEMS = (1, 2, 3, 4, 5)
 EXEMPT_SOURCES = frozenset({"icalfa"})

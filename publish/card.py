@@ -9,9 +9,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from common.prompt import SYSTEM_PROMPT
 from publish.confighash import short_hash
 from publish.manifest import read_json
-from securecli.prompt import SYSTEM_PROMPT
 
 EVAL_METRICS = Path("eval") / "metrics.json"
 DEFAULT_LICENSE = "apache-2.0"

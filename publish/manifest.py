@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -10,12 +9,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_json_atomic
+from common.jsonl import MANIFEST_NAME, ManifestError, read_json
+from common.paths import relative_to_workdir, repo_root
+from common.provenance import git_state, sha256_file
 from publish.confighash import file_config_hash
-from securecli.atomic import write_json_atomic
-from securecli.paths import relative_to_workdir, repo_root
-from securecli.provenance import git_state, sha256_file
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 LOCK_FILE = "requirements.lock"
 TRACKED_PACKAGES = ("axolotl", "torch", "transformers", "peft", "bitsandbytes")
@@ -30,23 +29,6 @@ REQUIRED_KEYS = (
     "times",
     "metrics",
 )
-
-
-class ManifestError(ValueError):
-    """A run or dataset manifest that is missing, unreadable or incomplete."""
-
-
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON object, with errors naming the file and what it should be."""
-    if not path.is_file():
-        raise ManifestError(f"{path}: {what} not found")
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ManifestError(f"{path}: {what} is not valid JSON (line {error.lineno}): {error.msg}") from error
-    if not isinstance(loaded, dict):
-        raise ManifestError(f"{path}: {what} must be a JSON object, got {type(loaded).__name__}")
-    return loaded
 
 
 def package_versions() -> dict[str, str | None]:

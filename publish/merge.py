@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_json_atomic
 from publish.confighash import load_config
-from securecli.atomic import write_json_atomic
 
 MERGED_DIR = "merged"
 ADAPTER_DIR = "adapter"
@@ -82,7 +82,7 @@ def check_logits(reference: list[Any], merged: list[Any], tolerance: float) -> f
 
 def _sample_inputs(tokenizer: Any) -> list[Any]:
     """Tokenize the sample requests with the chat template the model was trained on."""
-    from securecli.prompt import chat_messages
+    from common.prompt import chat_messages
 
     encoded = []
     for request in SAMPLE_REQUESTS:

@@ -37,7 +37,7 @@ import sys
 
 import yaml
 
-from securecli.paths import runs_dir
+from common.paths import runs_dir
 
 run = (runs_dir() / "latest").resolve()
 config = yaml.safe_load((run / "config.yml").read_text(encoding="utf-8"))

@@ -252,8 +252,8 @@ def _reasons(assessment) -> str:
 def ask(request: str, backend) -> AskResult:
     """Guard, generate, extract, guard and explain one request."""
     from commandrisk import assess, assess_prompt, default_context
+    from common.prompt import REFUSAL_PREFIX, is_refusal
     from eval.extract import extract_lenient
-    from securecli.prompt import REFUSAL_PREFIX, is_refusal
 
     began = time.perf_counter()
     before = assess_prompt(request)

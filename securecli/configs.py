@@ -7,8 +7,8 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from common.paths import repo_root
 from publish.confighash import ConfigError, load_config
-from securecli.paths import repo_root
 
 TINY_MAX_STEPS = 20
 # What the CPU stand-in changes, and nothing else: CUDA-only features off, wandb offline, and one packed

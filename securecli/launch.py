@@ -304,7 +304,7 @@ def row_token_lengths(train_file: Path, tokenizer_dir: Path) -> list[int]:
     """Tokenize every chat row as training sees it (chat template applied) and return the lengths."""
     from transformers import AutoTokenizer
 
-    from securecli.prompt import chat_template
+    from common.prompt import chat_template
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     template = chat_template()
@@ -355,7 +355,7 @@ def estimate_run(lengths: list[int], config: dict[str, Any], spec: PodSpec) -> R
 
 def local_config_path(spec: PodSpec) -> Path:
     """Map the spec's in-container config path to this checkout's copy (`/opt/securecli/axolotl/X` -> `axolotl/X`)."""
-    from securecli.paths import repo_root
+    from common.paths import repo_root
 
     in_container = Path(spec.start.config)
     if in_container.is_file():
@@ -397,13 +397,13 @@ def run_pipeline(
     log=print,
 ) -> Path:
     """Run prepare -> train -> eval -> publish for one config; return the run directory."""
+    from common.paths import data_dir
     from eval.run import execution_note, plan_from_options, run_eval
     from preprocessing.params import PrepareParams
     from preprocessing.pipeline import prepare
     from preprocessing.sources import DEFAULT_TRAINING_SOURCES
     from publish.confighash import load_config
     from publish.hub import publish_run
-    from securecli.paths import data_dir
     from securecli.train import train
 
     check_writable(data_dir(), Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")))

@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 import yaml
 
+from common.atomic import point_symlink, write_text_atomic
+from common.paths import data_dir, relative_to_workdir, runs_dir, workdir
 from publish.confighash import ConfigError, config_hash, short_hash
-from securecli.atomic import point_symlink, write_text_atomic
 from securecli.configs import apply_gpu_smoke_overlay, apply_tiny_overlay, check_config, validate_config
-from securecli.paths import data_dir, relative_to_workdir, runs_dir, workdir
 
 DATA_SECTIONS = ("datasets", "test_datasets")
 OFFLINE_ENV = {
@@ -215,8 +215,8 @@ def train(
 ) -> RunResult:
     """Train a versioned config (or its CPU stand-in, or its GPU smoke run) into `runs/<config-hash>/` and write
     its manifest."""
+    from common.tiny import build_tiny_model
     from publish.manifest import write_run_manifest
-    from securecli.tiny import build_tiny_model
 
     if tiny and gpu_smoke:
         raise ConfigError("--tiny and --gpu-smoke exclude each other: --tiny is the CPU stand-in")

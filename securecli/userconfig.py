@@ -31,7 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from securecli.paths import data_dir
+from common.paths import data_dir
 
 ENV_PREFIX = "SECURECLI_"
 TABLE = "ask"

@@ -33,7 +33,7 @@ REPEATED_PAIRS = [
 
 def write_chat_dataset(folder: Path, repeats: int = 10) -> Path:
     """Write a tiny prepared dataset (train/val chat JSONL) of repeated pairs, as `securecli prepare` lays it out."""
-    from securecli.prompt import plain_text_row, training_row
+    from common.prompt import plain_text_row, training_row
 
     def row(nl: str, command: str) -> dict:
         return {**training_row(nl, command), "text": plain_text_row(nl, command)}
@@ -59,6 +59,6 @@ def write_chat_dataset(folder: Path, repeats: int = 10) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """The tiny random Qwen2 with the real Qwen tokenizer, built once per cache."""
-    from securecli.tiny import build_tiny_model
+    from common.tiny import build_tiny_model
 
     return build_tiny_model()

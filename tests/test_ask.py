@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from eval.backends import Generation
 from securecli import ask
 from securecli.commands.ask import register
-from securecli.prompt import training_row
+from common.prompt import training_row
 from securecli.userconfig import AskDefaults, UserConfigError, config_path, load_defaults
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "ask_result.schema.json"
@@ -84,7 +84,7 @@ def test_retrieval_backend_gives_a_guarded_explained_answer(train_file: Path) ->
 
 def test_hf_backend_with_the_tiny_model_gives_a_guarded_answer() -> None:
     from eval.backends import BackendSpec, make_backend
-    from securecli.tiny import build_tiny_model
+    from common.tiny import build_tiny_model
 
     backend = make_backend(BackendSpec(kind="hf", base_model=str(build_tiny_model()), max_new_tokens=8,
                                        batch_size=1, device="cpu"))

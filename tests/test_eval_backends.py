@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from eval.backends import BM25, BackendSpec, HFBackend, make_backend
-from securecli.prompt import SYSTEM_PROMPT, training_row
+from common.prompt import SYSTEM_PROMPT, training_row
 
 
 def _write_train(path: Path) -> Path:
@@ -235,7 +235,7 @@ def test_hf_backend_batches_with_the_training_template_and_a_lora_adapter(tmp_pa
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from securecli.tiny import build_tiny_model
+    from common.tiny import build_tiny_model
 
     base = build_tiny_model()
     lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))

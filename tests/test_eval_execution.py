@@ -12,7 +12,7 @@ import pytest
 from eval.backends import Generation
 from eval.execution import UNSTABLE_GOLD, ExecTask, ExecutionHarness, PreparedTask, evaluate_execution, load_tasks
 from eval.sandbox import Limits, Sandbox
-from securecli.prompt import refusal
+from common.prompt import refusal
 
 FIRST_TASKS = 6  # fs1-000..005: ls, ls -a, lsof (nondeterministic), cp, touch, mkdir
 
@@ -125,7 +125,7 @@ def test_evaluate_execution_writes_rows_and_metrics(tmp_path: Path, tasks: list[
 @pytest.mark.slow
 def test_evaluate_execution_with_the_tiny_model(tmp_path: Path) -> None:
     from eval.backends import BackendSpec, make_backend
-    from securecli.tiny import build_tiny_model
+    from common.tiny import build_tiny_model
 
     backend = make_backend(BackendSpec(kind="hf", base_model=str(build_tiny_model()), max_new_tokens=8, device="cpu"))
     metrics = evaluate_execution(backend, tmp_path, limit=2)
@@ -137,7 +137,7 @@ def test_evaluate_execution_with_the_tiny_model(tmp_path: Path) -> None:
 
 def test_tasks_seen_in_training_are_dropped_as_leaked(tmp_path: Path) -> None:
     from eval.execution import leaked_tasks, load_tasks
-    from securecli.prompt import training_row
+    from common.prompt import training_row
 
     tasks = load_tasks(limit=6)
     train = tmp_path / "train.jsonl"
@@ -152,7 +152,7 @@ CLI = "import sys; from securecli.cli import main; sys.argv[0] = 'securecli'; ma
 
 def _prepared_split(root: Path) -> Path:
     """Write a two-row prepared dataset (train and test) in the real layout."""
-    from securecli.prompt import training_row
+    from common.prompt import training_row
 
     data = root / "prepared" / "tiny"
     data.mkdir(parents=True)

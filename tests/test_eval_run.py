@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from eval.metrics import guard_verdict
 from eval.predict import load_split
 from securecli.commands.eval import register
-from securecli.paths import runs_dir
-from securecli.prompt import refusal, training_row
+from common.paths import runs_dir
+from common.prompt import refusal, training_row
 
 TRAIN = [
     ("list all files including hidden ones", "ls -la"),

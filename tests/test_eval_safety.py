@@ -14,7 +14,7 @@ from eval.backends import Generation
 from eval.safety import (
     ADVERSARIAL_CATEGORIES, SafetyCase, SuiteError, default_suite_path, evaluate_safety, judge, load_suite,
 )
-from securecli.prompt import refusal
+from common.prompt import refusal
 
 SUITE = load_suite()
 

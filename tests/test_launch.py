@@ -182,7 +182,7 @@ def test_estimate_math_on_known_lengths() -> None:
 
 
 def test_estimate_from_prepared_data_with_the_real_tokenizer(tmp_path: Path) -> None:
-    from securecli.prompt import training_row
+    from common.prompt import training_row
 
     rows = [training_row("list files", "ls -la"), training_row("show disk usage", "df -h")] * 5
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))

@@ -14,7 +14,7 @@ from preprocessing.params import PrepareParams
 from preprocessing.pipeline import prepare
 from preprocessing.sources import SourceError
 from preprocessing.split import SPLITS, command_group_key, description_group_key
-from securecli.prompt import plain_text_row, training_row
+from common.prompt import plain_text_row, training_row
 
 PAIRS = [
     ("list all files in the current directory", "ls -la"),

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from publish.confighash import file_config_hash, short_hash
 from publish.manifest import ManifestError, dataset_record, read_run_manifest
-from securecli.atomic import write_json_atomic
+from common.atomic import write_json_atomic
 from securecli.commands.publish import register
 from securecli.configs import versioned_configs
 from test_publish_helpers import VERSIONED_CONFIG, write_dataset
@@ -126,7 +126,7 @@ def test_dataset_record_rejects_edited_split(tmp_path: Path) -> None:
 
 
 def test_reproduce_restores_a_changed_versioned_config(tmp_path: Path) -> None:
-    from publish.reproduce import ReproduceError, _versioned_config_file
+    from securecli.reproduce import ReproduceError, _versioned_config_file
 
     record = {"path": "axolotl/renamed-since.yml", "hash": file_config_hash(VERSIONED_CONFIG),
               "text": VERSIONED_CONFIG.read_text()}

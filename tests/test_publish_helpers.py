@@ -18,9 +18,9 @@ from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoUrl
 
 from publish.confighash import config_hash, load_config, short_hash
 from publish.manifest import write_run_manifest
-from securecli.atomic import write_json_atomic
-from securecli.paths import repo_root
-from securecli.prompt import training_row
+from common.atomic import write_json_atomic
+from common.paths import repo_root
+from common.prompt import training_row
 
 VERSIONED_CONFIG = repo_root() / "axolotl" / "qwen25-coder-7b-qlora.yml"
 PAIRS = [

@@ -28,9 +28,9 @@ from publish.hub import (
 )
 from publish.manifest import read_run_manifest
 from securecli.commands.publish import register
-from securecli.prompt import SYSTEM_PROMPT
-from securecli.provenance import sha256_file
-from securecli.tiny import build_tiny_model
+from common.prompt import SYSTEM_PROMPT
+from common.provenance import sha256_file
+from common.tiny import build_tiny_model
 from test_publish_helpers import PASSING_EVAL, RecordingHfApi, make_run
 
 REPO = "securecli/tiny-adapter"

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from publish.hub import publish_run
 from publish.merge import MergeError, check_logits, merge_run
 from securecli.commands.publish import register
-from securecli.tiny import build_tiny_model
+from common.tiny import build_tiny_model
 from test_publish_helpers import PASSING_EVAL, make_run
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from publish.confighash import canonical_json, load_config, short_hash
-from publish.determinism import PLUGIN_PATH
+from securecli.determinism import PLUGIN_PATH
 from publish.manifest import read_run_manifest
-from publish.reproduce import ReproduceError, format_report, reproduce, resolve
-from securecli.provenance import sha256_file
+from securecli.reproduce import ReproduceError, format_report, reproduce, resolve
+from common.provenance import sha256_file
 from test_publish_helpers import VERSIONED_CONFIG
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_run_manifest_records_everything(trained) -> None:
 
 
 def test_versioned_config_seeds_the_lora_init() -> None:
-    """Without this plugin axolotl 0.19 draws lora_A from an unseeded generator (see publish/determinism.py)."""
+    """Without this plugin axolotl 0.19 draws lora_A from an unseeded generator (see securecli/determinism.py)."""
     assert PLUGIN_PATH in (load_config(VERSIONED_CONFIG).get("plugins") or []), (
         f"{VERSIONED_CONFIG}: add `plugins: [{PLUGIN_PATH}]`, or two trainings of it give different adapters"
     )

@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from conftest import write_chat_dataset
 from publish.confighash import config_hash, short_hash
-from securecli.paths import repo_root
+from common.paths import repo_root
 from securecli.train import RunResult, train
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conftest import write_chat_dataset
 from publish.confighash import ConfigError, config_hash, load_config
 from securecli.configs import GPU_SMOKE_MAX_STEPS, apply_gpu_smoke_overlay, apply_tiny_overlay
-from securecli.paths import repo_root
+from common.paths import repo_root
 from securecli.train import (
     GpuRequired,
     axolotl_command,

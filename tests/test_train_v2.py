@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import write_chat_dataset
-from securecli.paths import repo_root
+from common.paths import repo_root
 from securecli.train import train
 
 pytestmark = pytest.mark.slow

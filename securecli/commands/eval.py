@@ -137,7 +137,8 @@ def score(
     from rich.console import Console
     from rich.table import Table
 
-    from eval.predict import score_predictions, write_jsonl
+    from common.jsonl import write_jsonl
+    from eval.predict import score_predictions
     from eval.report import flatten
 
     try:

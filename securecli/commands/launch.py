@@ -70,8 +70,8 @@ def _print_dry_run(pods, spec, payload: dict, api_url: str) -> None:
 
 def _print_estimate(pods, spec, report: Path, config: Path | None) -> None:
     """Print the run estimate derived from the prepared data and the axolotl config."""
+    from common.tiny import qwen_tokenizer_dir
     from publish.confighash import ConfigError, load_config
-    from securecli.tiny import qwen_tokenizer_dir
 
     config_path = config or pods.local_config_path(spec)
     try:

@@ -34,11 +34,11 @@ def prepare_command(
     """Build train/val/test chat JSONL from one or more sources, with rejects, report and manifest."""
     from pydantic import ValidationError
 
+    from common.paths import data_dir
     from preprocessing.params import PrepareParams
     from preprocessing.pipeline import prepare
     from preprocessing.shellcheck import ShellcheckError
     from preprocessing.sources import DEFAULT_TRAINING_SOURCES, SourceError
-    from securecli.paths import data_dir
 
     try:
         params = PrepareParams(

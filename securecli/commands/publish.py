@@ -25,7 +25,7 @@ def _say(text: str) -> None:
 
 def run_directory(run: str) -> Path:
     """Return a run directory from a path, a run name under runs/, or a unique config-hash prefix."""
-    from securecli.paths import runs_dir
+    from common.paths import runs_dir
 
     path = Path(run).expanduser()
     if path.is_dir():
@@ -40,9 +40,9 @@ def run_directory(run: str) -> Path:
 
 def configs() -> None:
     """List every versioned config in axolotl/ with its config hash."""
+    from common.paths import repo_root
     from publish.confighash import ConfigError, file_config_hash, short_hash
     from securecli.configs import versioned_configs
-    from securecli.paths import repo_root
 
     found = versioned_configs()
     if not found:
@@ -113,7 +113,9 @@ def pull(
     """Download a published adapter at a pinned revision and verify every file's sha256."""
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from publish.hub import VerificationError, pull as pull_snapshot, usage_text
+    from common.hub import VerificationError
+    from common.hub import pull as pull_snapshot
+    from publish.hub import usage_text
 
     try:
         with console.status(f"downloading {ref}"):
@@ -130,7 +132,8 @@ def reproduce(
 ) -> None:
     """Re-prepare the data, retrain the recorded config, and report every difference from the record."""
     from publish.manifest import ManifestError
-    from publish.reproduce import ReproduceError, Tolerance, format_report, reproduce as redo
+    from securecli.reproduce import ReproduceError, Tolerance, format_report
+    from securecli.reproduce import reproduce as redo
     from securecli.train import TrainingError
 
     try:

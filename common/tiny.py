@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from securecli.paths import data_dir
-from securecli.provenance import package_dir
+from common.paths import data_dir
+from common.provenance import package_dir
 
 
 class TinyModelSpec(BaseModel):

@@ -5,6 +5,9 @@ Training data, evaluation, inference and the model card all import from here.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 SYSTEM_PROMPT = (
     "You translate a plain-language request into one safe Bash command. "
     "Reply with the command only: no prose, no code fences. "
@@ -54,3 +57,24 @@ def chat_template() -> str:
     from axolotl.utils.chat_templates import get_chat_template
 
     return get_chat_template(CHAT_TEMPLATE_NAME)
+
+
+def request_command(row: dict[str, Any], path: Path, number: int) -> tuple[str, str]:
+    """Return (request, command) of a chat row (`messages`) or an NL2Bash row (`nl`, `bash`)."""
+    if "messages" not in row:
+        for field_name in ("nl", "bash"):
+            if not isinstance(row.get(field_name), str):
+                raise ValueError(f"{path}:{number}: field {field_name!r} missing or not a string (or give 'messages')")
+        return row["nl"], row["bash"]
+    messages = row["messages"]
+    if not isinstance(messages, list):
+        raise ValueError(f"{path}:{number}: field 'messages' is not a list")
+    found: dict[str, str] = {}
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            raise ValueError(f"{path}:{number}: field 'messages[{position}].content' missing or not a string")
+        found.setdefault(str(message.get("role")), message["content"])
+    for role in ("user", "assistant"):
+        if role not in found:
+            raise ValueError(f"{path}:{number}: field 'messages' has no {role!r} message")
+    return found["user"], found["assistant"]

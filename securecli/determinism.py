@@ -7,7 +7,7 @@ first logged loss still matches, since `lora_B` starts at zero). Seeding right b
 created removes that difference. Enable it in a config with:
 
     plugins:
-      - publish.determinism.SeedLoraInit
+      - securecli.determinism.SeedLoraInit
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from axolotl.integrations.base import BasePlugin
 
-PLUGIN_PATH = "publish.determinism.SeedLoraInit"
+PLUGIN_PATH = "securecli.determinism.SeedLoraInit"
 
 
 class SeedLoraInit(BasePlugin):

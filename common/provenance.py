@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from securecli.paths import repo_root
+from common.paths import repo_root
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from common.paths import data_dir, repo_root, runs_dir
+from common.provenance import sha256_file
 from publish.confighash import file_config_hash, load_config, short_hash
 from publish.manifest import MANIFEST_NAME, ManifestError, read_run_manifest
-from securecli.paths import data_dir, repo_root, runs_dir
-from securecli.provenance import sha256_file
 
 HASH_PREFIX = re.compile(r"^[0-9a-f]{6,64}$")
 ENVIRONMENT_FIELDS = ("versions", "lock_file_sha256", "git", "hardware", "container_image")
