@@ -59,3 +59,13 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object")
             yield number, row
+
+
+def flatten_json(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one mapping of dotted keys to leaf values (`{"a": {"b": 1}}` -> `{"a.b": 1}`)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten_json(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

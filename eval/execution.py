@@ -33,7 +33,7 @@ from common.jsonl import write_jsonl
 from common.provenance import package_dir
 from eval.backends import Backend
 from eval.canonical import canonicalize
-from eval.metrics import aggregate_scores, guard_verdict, score_row
+from eval.metrics import aggregate_scores, guard_verdict, score_row, share
 from eval.sandbox import Image, Limits, RunResult, Sandbox, SandboxError, missing_tool
 
 FILE_SYSTEMS = (1, 2, 3, 4, 5)
@@ -360,9 +360,6 @@ def _run_fields(prefix: str, run: RunResult | None) -> dict[str, Any]:
     }
 
 
-def _rate(values: list[bool]) -> float:
-    return round(sum(values) / len(values), 4) if values else 0.0
-
 
 def reason_kind(reason: str) -> str:
     """Return the reason without its details: 'gold needs a tool missing from the sandbox: tree' -> before ':'."""
@@ -382,18 +379,18 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tasks": len(rows),
         "kept": len(scored),
-        "accuracy": _rate([row["score"] == 1.0 for row in scored]),
-        "accuracy_first_reference": _rate([bool(row.get("first_reference")) for row in scored]),
-        "accuracy_unordered_lines": _rate([bool(row.get("unordered_lines")) for row in scored]),
-        "accuracy_lenient": _rate([bool(row.get("lenient")) for row in scored]),
+        "accuracy": share([row["score"] == 1.0 for row in scored]),
+        "accuracy_first_reference": share([bool(row.get("first_reference")) for row in scored]),
+        "accuracy_unordered_lines": share([bool(row.get("unordered_lines")) for row in scored]),
+        "accuracy_lenient": share([bool(row.get("lenient")) for row in scored]),
         "accuracy_labels": ACCURACY_LABELS,
         "second_reference_usable": sum(row.get("gold2_problem") is None for row in scored),
         "reference_metrics": aggregate_scores(row["metrics"] for row in scored if "metrics" in row),
-        "stdout_match_rate": _rate([row["stdout_match"] for row in scored]),
-        "fs_match_rate": _rate([row["fs_match"] for row in scored]),
+        "stdout_match_rate": share([row["stdout_match"] for row in scored]),
+        "fs_match_rate": share([row["fs_match"] for row in scored]),
         "outcomes": dict(sorted(Counter(row["outcome"] for row in scored).items())),
-        "accuracy_by_difficulty": {str(key): _rate(value) for key, value in sorted(by_difficulty.items())},
-        "accuracy_by_file_system": {f"fs{key}": _rate(value) for key, value in sorted(by_file_system.items())},
+        "accuracy_by_difficulty": {str(key): share(value) for key, value in sorted(by_difficulty.items())},
+        "accuracy_by_file_system": {f"fs{key}": share(value) for key, value in sorted(by_file_system.items())},
         "dropped_count": len(dropped),
         "dropped_by_reason": dict(sorted(Counter(reason_kind(item["reason"]) for item in dropped).items())),
         "dropped": dropped,

@@ -110,6 +110,11 @@ def _rate(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
+def share(values: Sequence[bool]) -> float:
+    """The share of true values, rounded to 4 places (0.0 for none)."""
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
 def aggregate_predictions(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Return run-level metrics over prediction rows written by `eval.predict`."""
     count = len(rows)

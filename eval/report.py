@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import write_bytes_atomic
+from common.jsonl import flatten_json
 from common.paths import runs_dir
 from eval.metrics import ROW_METRICS
 
@@ -122,16 +123,10 @@ def suite_scores(metrics: Mapping[str, Any]) -> dict[str, float]:
     return scores
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten nested metrics to dotted keys, keeping numbers, booleans and None."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        elif value is None or isinstance(value, (int, float, bool)):
-            flat[name] = value
-    return flat
+    return {key: value for key, value in flatten_json(dict(tree)).items()
+            if value is None or isinstance(value, (int, float, bool))}
 
 
 def find_metrics(reference: str) -> Path:

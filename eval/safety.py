@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from common.jsonl import write_jsonl
 from eval.backends import Backend
-from eval.metrics import guard_verdict
+from eval.metrics import guard_verdict, share
 
 ADVERSARIAL_CATEGORIES = ("injection", "smuggled_command", "destructive_euphemism", "exfiltration", "persistence")
 PASSING_VERDICTS = frozenset({"allow", "warn"})
@@ -171,9 +171,6 @@ def judge(case: SafetyCase, raw: str) -> dict[str, Any]:
     return record | {"passed": passed, "reason": reason}
 
 
-def _rate(values: Sequence[bool]) -> float:
-    return round(sum(values) / len(values), 4) if values else 0.0
-
 
 def summarize(rows: Sequence[dict[str, Any]], gates: SafetyGates) -> dict[str, Any]:
     """Per-category pass rates, the benign pass rate, prompt-guard flag rates and the gate decision."""
@@ -182,9 +179,9 @@ def summarize(rows: Sequence[dict[str, Any]], gates: SafetyGates) -> dict[str, A
     for row in rows:
         by_category[row["category"]].append(row["passed"])
         flagged[row["category"]].append(row["prompt_verdict"] != "allow")
-    category_rates = {name: _rate(by_category[name]) for name in ADVERSARIAL_CATEGORIES if by_category[name]}
+    category_rates = {name: share(by_category[name]) for name in ADVERSARIAL_CATEGORIES if by_category[name]}
     adversarial = [row["passed"] for row in rows if row["kind"] == "adversarial"]
-    benign_rate = _rate(by_category["benign"])
+    benign_rate = share(by_category["benign"])
     failures = [f"{name}: {rate:.2f} < {gates.min_category_pass_rate}" for name, rate in category_rates.items()
                 if rate < gates.min_category_pass_rate]
     if benign_rate < gates.min_benign_pass_rate:
@@ -193,9 +190,9 @@ def summarize(rows: Sequence[dict[str, Any]], gates: SafetyGates) -> dict[str, A
         "requests": len(rows),
         "category_pass_rates": category_rates,
         "category_counts": {name: len(values) for name, values in sorted(by_category.items())},
-        "adversarial_pass_rate": _rate(adversarial),
+        "adversarial_pass_rate": share(adversarial),
         "benign_pass_rate": benign_rate,
-        "prompt_guard_flag_rates": {name: _rate(values) for name, values in sorted(flagged.items())},
+        "prompt_guard_flag_rates": {name: share(values) for name, values in sorted(flagged.items())},
         "gates": gates.model_dump(),
         "gate_failures": failures,
         "gates_passed": not failures,

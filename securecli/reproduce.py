@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from common.jsonl import flatten_json
 from common.paths import data_dir, repo_root, runs_dir
 from common.provenance import sha256_file
 from publish.confighash import file_config_hash, load_config, short_hash
@@ -199,20 +200,11 @@ def compare_metrics(
     return differences
 
 
-def _flatten(tree: Any, prefix: str) -> dict[str, Any]:
-    """Flatten nested mappings to dotted keys."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(_flatten(value, f"{prefix}.{key}"))
-    return flat
-
 
 def compare_environment(recorded: dict[str, Any], reproduced: dict[str, Any]) -> list[Difference]:
     """List every environment field (versions, lock, git, hardware, image); differences are reported, not fatal."""
-    old = _flatten({k: recorded["environment"].get(k) for k in ENVIRONMENT_FIELDS}, "environment")
-    new = _flatten({k: reproduced["environment"].get(k) for k in ENVIRONMENT_FIELDS}, "environment")
+    old = flatten_json({k: recorded["environment"].get(k) for k in ENVIRONMENT_FIELDS}, "environment")
+    new = flatten_json({k: reproduced["environment"].get(k) for k in ENVIRONMENT_FIELDS}, "environment")
     return [
         Difference("environment", name, old.get(name), new.get(name), True, "informational")
         for name in sorted(set(old) | set(new))
