@@ -5,25 +5,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from securecli.atomic import point_symlink
+from securecli.processes import owned_prefix, sweep_stale
 from securecli.provenance import git_state
 
 LATEST = "latest"
+# Work folders inside out_root, each named after the pid that made it (see `sweep_stale`).
+TEMP_PREFIXES = (".tmp-", ".trash-", f".{LATEST}-")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> bytes:
+    """Encode JSON text as UTF-8, writing any lone surrogate (from a `\\ud800` escape) back as that escape."""
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text).encode()
 
 
 def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
     """Serialize rows as UTF-8 JSONL with a stable key order."""
-    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode()
+    return _utf8("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
 
 
 def json_bytes(obj: Any) -> bytes:
     """Serialize one JSON document, indented, with sorted keys."""
-    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+    return _utf8(json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -51,11 +63,16 @@ def code_version() -> dict[str, Any]:
 
 
 def write_dataset(out_root: Path, name: str, files: dict[str, bytes]) -> Path:
-    """Write files into `out_root/name` atomically (temp dir, then rename) and point `latest` at it."""
+    """Write files into `out_root/name` atomically (temp dir, then rename) and point `latest` at it.
+
+    Temp folders that a killed earlier run left behind are removed first.
+    """
     out_root.mkdir(parents=True, exist_ok=True)
+    for prefix in TEMP_PREFIXES:
+        sweep_stale(out_root, prefix)
     final = out_root / name
     if not _matches(final, files):
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out_root))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{owned_prefix('.tmp-')}{name}-", dir=out_root))
         try:
             for filename, data in files.items():
                 with open(tmp / filename, "wb") as handle:
@@ -80,7 +97,7 @@ def _matches(folder: Path, files: dict[str, bytes]) -> bool:
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Move a finished temp dir into place, swapping out any stale dir of the same name."""
     if final.exists() or final.is_symlink():
-        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
+        trash = final.with_name(f"{owned_prefix('.trash-')}{final.name}")
         os.replace(final, trash)
         os.replace(tmp, final)
         shutil.rmtree(trash, ignore_errors=True)

@@ -1,4 +1,9 @@
-"""`prepare`: sources -> read -> schema -> normalize -> dedup -> danger -> shellcheck -> split -> files."""
+"""`prepare`: sources -> read -> schema -> normalize -> dedup -> danger -> shellcheck -> split -> files.
+
+A run that keeps no row, or whose split with a non-zero ratio comes out empty, raises `EmptyResultError`
+and writes nothing (`latest` stays where it was). A split row's `source` is the source's kind
+(`jsonl`, `hf`, ...): file names and paths are recorded in the manifest but never enter the dataset hash.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,23 @@ from typing import Any
 from preprocessing import stages
 from preprocessing.output import code_version, dataset_hash, json_bytes, jsonl_bytes, sha256_bytes, write_dataset
 from preprocessing.params import PrepareParams
-from preprocessing.records import RawRow, Record, Reject
+from preprocessing.records import RawRow, Record, Reject, source_kind
 from preprocessing.shellcheck import check_commands, find_shellcheck
 from preprocessing.sources import SourceData, SourceError, parse_spec, read_source
 from preprocessing.split import SPLITS, assign_splits
 from preprocessing.tokens import TokenCounter, length_stats, load_counter
+from securecli.processes import stop_children_on_signals
 from securecli.prompt import training_row
 
 STAGES = ("read", "schema", "normalize", "dedup", "danger", "shellcheck")
+
+
+class EmptyResultError(ValueError):
+    """The run kept no row, or a split came out empty; `report` holds the funnel that shows where rows went."""
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -60,8 +74,10 @@ class _Progress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            from securecli.console import CliConsole
+
             self.bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), transient=False)
+                                TimeElapsedColumn(), transient=False, console=CliConsole())
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -85,7 +101,15 @@ class _Progress:
 def prepare(
     sources: list[str], out_root: Path, params: PrepareParams, dry_run: bool = False, *, progress: bool = False
 ) -> PrepareResult:
-    """Run every stage over the sources; unless `dry_run`, write the splits, rejects, report and manifest."""
+    """Run every stage over the sources; unless `dry_run`, write the splits, rejects, report and manifest.
+
+    SIGINT/SIGTERM/SIGHUP stop the shellcheck workers and remove temp folders before the run ends.
+    """
+    with stop_children_on_signals():
+        return _prepare(sources, out_root, params, dry_run, progress)
+
+
+def _prepare(sources: list[str], out_root: Path, params: PrepareParams, dry_run: bool, progress: bool) -> PrepareResult:
     if not sources:
         raise SourceError("no source given; pass at least one --source SPEC")
     specs = [parse_spec(spec) for spec in sources]
@@ -104,13 +128,15 @@ def prepare(
         splits, group_info = assign_splits(kept, params.train_ratio, params.val_ratio)
         split_rows = {name: [_split_row(r) for r in rows] for name, rows in splits.items()}
         report = _report(data, funnel, splits, group_info, params)
+        _require_rows(data, funnel, splits, report, params)
         reject_rows = [r.to_json() for r in funnel.rejects]
         split_files = {f"{name}.jsonl": jsonl_bytes(rows) for name, rows in split_rows.items()}
+        rejects_file = jsonl_bytes(reject_rows)
         digest = dataset_hash(split_files, params.hashed_fields())
         if dry_run:
             return PrepareResult(None, digest, report, split_rows, reject_rows)
         report["tokens"] = _token_report(counter_future, split_rows, params, bars)
-    files = {**split_files, "rejects.jsonl": jsonl_bytes(reject_rows), "report.json": json_bytes(report)}
+    files = {**split_files, "rejects.jsonl": rejects_file, "report.json": json_bytes(report)}
     manifest = _manifest(data, files, digest, params, shellcheck_binary, report["tokens"].get("tokenizer"))
     files["manifest.json"] = json_bytes(manifest)
     out_dir = write_dataset(Path(out_root), digest, files)
@@ -137,6 +163,38 @@ def _run_stages(rows: list[RawRow], params: PrepareParams, bars: _Progress) -> t
     return funnel, checked
 
 
+def _require_rows(
+    data: list[SourceData], funnel: _Funnel, splits: dict[str, list[Record]], report: dict[str, Any],
+    params: PrepareParams,
+) -> None:
+    """Raise `EmptyResultError` when no row is kept, or when a split with a non-zero ratio is empty."""
+    kept = sum(len(rows) for rows in splits.values())
+    if not kept:
+        raise EmptyResultError(_why_nothing_kept(data, funnel), report)
+    ratios = {"train": params.train_ratio, "val": params.val_ratio, "test": params.test_ratio}
+    for name in SPLITS:
+        if ratios[name] > 0 and not splits[name]:
+            raise EmptyResultError(
+                f"split {name!r} came out empty: none of the {report['split_groups']['groups']} leak-free group(s) "
+                f"of the {kept} kept rows hashed into it (--{name}-ratio {ratios[name]:g}); add rows, or set "
+                f"--{name}-ratio 0 and raise another ratio", report)
+
+
+def _why_nothing_kept(data: list[SourceData], funnel: _Funnel) -> str:
+    """Name the stage that dropped the last rows and, per source, its mapping, main stage and first reason."""
+    emptied = next(stage for stage in funnel.stages if stage["in"] and not stage["out"])
+    reasons = ", ".join(f"{code} {count}" for code, count in emptied["reasons"].items())
+    parts = [f"no row was kept: the {emptied['stage']} stage dropped the last {emptied['in']} ({reasons})"]
+    for source in data:
+        rejects = [r for r in funnel.rejects if r.source == source.spec.label]
+        stage, count = Counter(r.stage for r in rejects).most_common(1)[0]
+        first = next(r for r in rejects if r.stage == stage)
+        mapping = ", ".join(f"{key}={name}" for key, name in source.spec.columns.items())
+        parts.append(f"source {source.spec.spec!r}" + (f" (mapping {mapping})" if mapping else "")
+                     + f": {stage} dropped {count} of {len(source.rows)} rows, first {first.location}: {first.reason}")
+    return "; ".join(parts)
+
+
 def _shellcheck_stage(
     records: list[Record], params: PrepareParams, step: Callable[[int], None]
 ) -> tuple[list[Record], list[Reject]]:
@@ -161,8 +219,9 @@ def _shellcheck_stage(
 
 
 def _split_row(record: Record) -> dict[str, Any]:
-    """Return one chat-format split row; the messages come only from `securecli.prompt`."""
-    return {**training_row(record.nl, record.command), "id": record.id, "source": record.source, "guard": record.guard}
+    """Return one chat-format split row (messages only from `securecli.prompt`; `source` is the source's kind)."""
+    return {**training_row(record.nl, record.command), "id": record.id, "source": source_kind(record.source),
+            "guard": record.guard}
 
 
 def _report(

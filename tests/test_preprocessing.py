@@ -181,7 +181,7 @@ def test_split_ratios_are_configurable(tmp_path: Path) -> None:
 
 
 def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None:
-    good = [{"nl": "print the working directory", "command": "pwd"}]
+    good = [{"nl": f"print the number {i} twice", "command": f"echo {i} {i}"} for i in range(60)]
     extra = (
         b'{"nl": "bad json", "command": \n',
         b'{"nl": "no command here"}\n',
@@ -196,15 +196,19 @@ def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None
     source = write_jsonl(tmp_path / "messy.jsonl", good, extra)
     result = prepare([f"jsonl:{source}"], tmp_path / "out", PrepareParams(), dry_run=True)
     rejects = {r["location"]: r for r in result.rejects}
-    assert rejects[f"{source}:2"]["stage"] == "read" and "bad JSON" in rejects[f"{source}:2"]["reason"]
-    assert rejects[f"{source}:3"]["code"] == "missing_field" and "'command'" in rejects[f"{source}:3"]["reason"]
-    assert rejects[f"{source}:4"]["code"] == "wrong_type" and "'command'" in rejects[f"{source}:4"]["reason"]
-    assert rejects[f"{source}:5"]["code"] == "not_object"
-    assert rejects[f"{source}:6"]["code"] == "invalid_utf8"
-    assert "control character" in rejects[f"{source}:7"]["reason"]
-    assert rejects[f"{source}:8"]["code"] == "length"
+
+    def at(line: int) -> dict:
+        return rejects[f"{source}:{len(good) + line}"]
+
+    assert at(1)["stage"] == "read" and "bad JSON" in at(1)["reason"]
+    assert at(2)["code"] == "missing_field" and "'command'" in at(2)["reason"]
+    assert at(3)["code"] == "wrong_type" and "'command'" in at(3)["reason"]
+    assert at(4)["code"] == "not_object"
+    assert at(5)["code"] == "invalid_utf8"
+    assert "control character" in at(6)["reason"]
+    assert at(7)["code"] == "length"
     counts = result.report["per_source"]["jsonl:messy.jsonl"]
-    assert (counts["input"], counts["kept"], counts["rejected"]) == (9, 2, 7)
+    assert (counts["input"], counts["kept"], counts["rejected"]) == (len(good) + 8, len(good) + 1, 7)
 
 
 def test_empty_or_missing_source_is_a_clear_error(tmp_path: Path) -> None:
@@ -220,8 +224,8 @@ def test_empty_or_missing_source_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
-    source = write_jsonl(tmp_path / "p.jsonl", [{"nl": "print the working directory", "command": "pwd"}])
-    result = prepare([f"jsonl:{source}"], tmp_path / "out", PrepareParams(), dry_run=True)
+    source = write_jsonl(tmp_path / "p.jsonl", pair_rows())
+    result = prepare([f"jsonl:{source}#nl=question,command=answer"], tmp_path / "out", PrepareParams(), dry_run=True)
     assert result.out_dir is None and len(result.dataset_hash) == 16
     assert not (tmp_path / "out").exists()
 

@@ -20,9 +20,9 @@ class BackendKind(str, Enum):
 
 def _fail(error: Exception) -> typer.Exit:
     """Print a one-line error in red and return the exit to raise."""
-    from rich.console import Console
+    from securecli.console import CliConsole
 
-    Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    CliConsole(stderr=True).error(error)
     return typer.Exit(code=2)
 
 
@@ -47,9 +47,8 @@ def eval_run(
     regression_limit: Annotated[Optional[int], typer.Option(min=1, help="lm-eval examples per task")] = None,
 ) -> None:
     """Generate on a split, score it and write runs/<run>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}."""
-    from rich.console import Console
-
     from eval.run import plan_from_options, resolve_run_dir, run_eval, trained_model
+    from securecli.console import CliConsole
 
     try:
         run_dir = resolve_run_dir(run, backend.value)
@@ -65,7 +64,7 @@ def eval_run(
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise _fail(error) from error
     generation = metrics["generation"]
-    console = Console()
+    console = CliConsole()
     console.print(f"[bold]{metrics['backend']}[/] on {generation['rows']} rows -> {run_dir / 'eval'}")
     for mode in ("strict", "lenient"):
         scores = ", ".join(f"{name} {value:.3f}" for name, value in generation[mode].items())
@@ -77,15 +76,14 @@ def eval_compare(
     tuned: Annotated[str, typer.Argument(help="B: fine-tuned run (directory, name or metrics.json)")],
 ) -> None:
     """Print the metrics of two eval runs side by side (A = base, B = fine-tuned)."""
-    from rich.console import Console
-
     from eval.report import compare_table, load_metrics
+    from securecli.console import CliConsole
 
     try:
         left, right = load_metrics(base), load_metrics(tuned)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
-    Console(width=140).print(compare_table(left, right, base, tuned))
+    CliConsole().print(compare_table(left, right, base, tuned))
 
 
 def score(
@@ -94,11 +92,11 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
 ) -> None:
     """Score a predictions file without a model: exact, equivalence, template, NLC2CMD, guard."""
-    from rich.console import Console
     from rich.table import Table
 
     from eval.predict import score_predictions, write_jsonl
     from eval.report import flatten
+    from securecli.console import CliConsole
 
     try:
         rows, metrics = score_predictions(pred)
@@ -114,7 +112,7 @@ def score(
     table.add_column("value", justify="right")
     for key, value in flatten(metrics).items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    CliConsole().print(table)
 
 
 def register(app: typer.Typer) -> None:
