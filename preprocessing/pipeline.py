@@ -77,7 +77,7 @@ class _Progress:
             from securecli.console import CliConsole
 
             self.bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), transient=False, console=CliConsole())
+                                TimeElapsedColumn(), transient=False, console=CliConsole(stderr=True))
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -118,12 +118,12 @@ def _prepare(sources: list[str], out_root: Path, params: PrepareParams, dry_run:
         raise SourceError(f"several sources share the label(s) {clashes}; give each source a distinct path")
     shellcheck_binary = find_shellcheck()
     with ThreadPoolExecutor(max_workers=1) as loader, _Progress(progress) as bars:
-        counter_future = None if dry_run else loader.submit(load_counter, params.tokenizer_dir)
         with bars.task("read sources", len(specs)) as step:
             data = []
             for spec in specs:
                 data.append(read_source(spec))
                 step(1)
+        counter_future = None if dry_run else loader.submit(load_counter, params.tokenizer_dir)
         funnel, kept = _run_stages([row for source in data for row in source.rows], params, bars)
         splits, group_info = assign_splits(kept, params.train_ratio, params.val_ratio)
         split_rows = {name: [_split_row(r) for r in rows] for name, rows in splits.items()}

@@ -246,7 +246,7 @@ def test_interrupted_write_leaves_no_partial_output(tmp_path: Path, monkeypatch:
     assert os.readlink(out / "latest") == previous.dataset_hash
 
 
-def test_cli_prepare_dry_run_and_write(tmp_path: Path) -> None:
+def test_cli_prepare_dry_run_and_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
     from typer.testing import CliRunner
 
@@ -264,5 +264,31 @@ def test_cli_prepare_dry_run_and_write(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     digest = os.readlink(tmp_path / "out" / "latest")
     assert digest in done.output and "recommended sequence_len" in done.output
-    bad = CliRunner().invoke(app, ["prepare", "--source", f"jsonl:{tmp_path / 'nope.jsonl'}"])
-    assert bad.exit_code == 2 and "not found" in bad.output
+    missing = tmp_path / ("a-long-folder-name-" * 4) / "nope.jsonl"
+    monkeypatch.setenv("COLUMNS", "40")
+    bad = CliRunner().invoke(app, ["prepare", "--source", f"jsonl:{missing}"])
+    assert bad.exit_code == 2
+    assert f"error: source 'jsonl:{missing}': file {missing} not found" in bad.output.splitlines()
+
+
+def test_cli_errors_are_one_line_off_a_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    missing = tmp_path / ("a-long-folder-name-" * 4) / "nope.jsonl"
+    env = {**os.environ, "COLUMNS": "40", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    entry = (
+        "import sys\n"
+        "from securecli.cli import main\n"
+        "for args in (['prepare'], ['prepare', '--source', sys.argv[1]]):\n"
+        "    sys.argv = ['securecli', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", entry, f"jsonl:{missing}"], capture_output=True, text=True, env=env,
+                         stdin=subprocess.DEVNULL, timeout=120)
+    lines = ran.stderr.splitlines()
+    assert "Error: Missing option '--source' / '-s'." in lines, ran.stderr
+    assert f"error: source 'jsonl:{missing}': file {missing} not found" in lines, ran.stderr

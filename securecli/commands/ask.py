@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from securecli.console import CliConsole, escape
+from rich.markup import escape
+
+from securecli.console import CliConsole
 
 console = CliConsole()
 err_console = CliConsole(stderr=True)

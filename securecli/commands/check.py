@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from securecli.console import CliConsole
 from rich.markup import escape
+
+from securecli.console import CliConsole
 
 console = CliConsole(highlight=False)
 err_console = CliConsole(stderr=True, highlight=False)

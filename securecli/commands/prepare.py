@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from securecli.console import CliConsole
 from rich.table import Table
+
+from securecli.console import CliConsole
 
 console = CliConsole()
 err_console = CliConsole(stderr=True)
