@@ -131,12 +131,11 @@ def _prepare(sources: list[str], out_root: Path, params: PrepareParams, dry_run:
         _require_rows(data, funnel, splits, report, params)
         reject_rows = [r.to_json() for r in funnel.rejects]
         split_files = {f"{name}.jsonl": jsonl_bytes(rows) for name, rows in split_rows.items()}
-        rejects_file = jsonl_bytes(reject_rows)
         digest = dataset_hash(split_files, params.hashed_fields())
         if dry_run:
             return PrepareResult(None, digest, report, split_rows, reject_rows)
         report["tokens"] = _token_report(counter_future, split_rows, params, bars)
-    files = {**split_files, "rejects.jsonl": rejects_file, "report.json": json_bytes(report)}
+    files = {**split_files, "rejects.jsonl": jsonl_bytes(reject_rows), "report.json": json_bytes(report)}
     manifest = _manifest(data, files, digest, params, shellcheck_binary, report["tokens"].get("tokenizer"))
     files["manifest.json"] = json_bytes(manifest)
     out_dir = write_dataset(Path(out_root), digest, files)

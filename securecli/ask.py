@@ -325,12 +325,18 @@ def execute(command: str, timeout_s: float) -> RunOutcome:
     """Run a command with bash in a session of its own, capturing its output; at `timeout_s` seconds, or when
     the command ends, its whole process group is killed, so nothing it started outlives it.
 
-    Raise RunRefused for a command that bash cannot be handed (a NUL byte would silently cut it short).
+    Raise RunRefused for a command that bash cannot be handed: a NUL byte (it would cut the command short)
+    or a lone surrogate (not UTF-8).
     """
     from securecli.processes import run_in_group, stop_children_on_signals
 
     if "\x00" in command:
         raise RunRefused(f"the command contains a NUL byte at position {command.index(chr(0))}; nothing was run")
+    try:
+        command.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RunRefused(f"the command is not valid UTF-8 (lone surrogate at position {error.start}); "
+                         "nothing was run") from None
     began = time.perf_counter()
     try:
         with stop_children_on_signals():

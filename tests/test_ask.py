@@ -189,6 +189,8 @@ def test_background_children_end_with_the_command(tmp_path: Path) -> None:
 def test_a_command_with_a_nul_byte_is_refused_not_run(monkeypatch: pytest.MonkeyPatch, no_subprocess: None) -> None:
     with pytest.raises(ask.RunRefused, match="NUL byte at position 4"):
         ask.execute("echo\x00rm -rf ~", timeout_s=5)
+    with pytest.raises(ask.RunRefused, match="lone surrogate at position 5"):
+        ask.execute("echo \ud800", timeout_s=5)
     allowed = ask.ask("print hello", FakeBackend("echo hello")).model_copy(update={"command": "echo\x00hello"})
     monkeypatch.setattr(ask, "ask", lambda request, backend: allowed)
     result = CliRunner().invoke(_cli(monkeypatch, "echo hello"), ["ask", "print hello", "--run", "--yes"])
