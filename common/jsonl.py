@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,22 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     return loaded
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> bytes:
+    """Encode JSON text as UTF-8, writing any lone surrogate (from a `\\ud800` escape) back as that escape."""
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text).encode()
+
+
 def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
     """Serialize rows as UTF-8 JSONL with a stable key order."""
-    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode()
+    return _utf8("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
 
 
 def json_bytes(obj: Any) -> bytes:
     """Serialize one JSON document, indented, with sorted keys."""
-    return (json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+    return _utf8(json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n")
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:

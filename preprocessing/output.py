@@ -11,9 +11,15 @@ from typing import Any
 
 from common.atomic import point_symlink
 from common.jsonl import json_bytes
+from common.processes import owned_prefix, sweep_stale
 from common.provenance import git_state
 
 LATEST = "latest"
+# Work folders inside out_root, each named after the pid that made it (see `sweep_stale`).
+TEMP_PREFIXES = (".tmp-", ".trash-", f".{LATEST}-")
+
+
+
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -41,11 +47,16 @@ def code_version() -> dict[str, Any]:
 
 
 def write_dataset(out_root: Path, name: str, files: dict[str, bytes]) -> Path:
-    """Write files into `out_root/name` atomically (temp dir, then rename) and point `latest` at it."""
+    """Write files into `out_root/name` atomically (temp dir, then rename) and point `latest` at it.
+
+    Temp folders that a killed earlier run left behind are removed first.
+    """
     out_root.mkdir(parents=True, exist_ok=True)
+    for prefix in TEMP_PREFIXES:
+        sweep_stale(out_root, prefix)
     final = out_root / name
     if not _matches(final, files):
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out_root))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{owned_prefix('.tmp-')}{name}-", dir=out_root))
         try:
             for filename, data in files.items():
                 with open(tmp / filename, "wb") as handle:
@@ -70,7 +81,7 @@ def _matches(folder: Path, files: dict[str, bytes]) -> bool:
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Move a finished temp dir into place, swapping out any stale dir of the same name."""
     if final.exists() or final.is_symlink():
-        trash = final.with_name(f".trash-{final.name}-{os.getpid()}")
+        trash = final.with_name(f"{owned_prefix('.trash-')}{final.name}")
         os.replace(final, trash)
         os.replace(tmp, final)
         shutil.rmtree(trash, ignore_errors=True)

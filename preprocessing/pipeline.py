@@ -1,4 +1,9 @@
-"""`prepare`: sources -> read -> schema -> normalize -> leak -> dedup -> danger -> shellcheck -> split -> files."""
+"""`prepare`: sources -> read -> schema -> normalize -> leak -> dedup -> danger -> shellcheck -> split -> files.
+
+A run that keeps no row, or whose split with a non-zero ratio comes out empty, raises `EmptyResultError`
+and writes nothing (`latest` stays where it was). A split row's `source` is the source's kind
+(`jsonl`, `hf`, ...): file names and paths are recorded in the manifest but never enter the dataset hash.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from common.jsonl import json_bytes, jsonl_bytes
+from common.processes import stop_children_on_signals
 from common.prompt import plain_text_row, training_row
 from preprocessing import stages
 from preprocessing.leak import EXEMPT_SOURCES, LEAK_CODES, LeakSet, leak_filter, load_leak_set
 from preprocessing.output import code_version, dataset_hash, sha256_bytes, write_dataset
 from preprocessing.params import PrepareParams
-from preprocessing.records import RawRow, Record, Reject
+from preprocessing.records import RawRow, Record, Reject, source_kind
 from preprocessing.shellcheck import check_commands, find_shellcheck
 from preprocessing.sources import SourceData, SourceError, parse_spec, read_source
 from preprocessing.split import SPLITS, assign_splits
 from preprocessing.tokens import TokenCounter, length_stats, load_counter
 
 STAGES = ("read", "schema", "normalize", "leak", "dedup", "danger", "shellcheck")
+
+
+class EmptyResultError(ValueError):
+    """The run kept no row, or a split came out empty; `report` holds the funnel that shows where rows went."""
+
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -62,8 +76,10 @@ class _Progress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            from securecli.console import CliConsole
+
             self.bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), transient=False)
+                                TimeElapsedColumn(), transient=False, console=CliConsole(stderr=True))
 
     @contextmanager
     def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -87,7 +103,15 @@ class _Progress:
 def prepare(
     sources: list[str], out_root: Path, params: PrepareParams, dry_run: bool = False, *, progress: bool = False
 ) -> PrepareResult:
-    """Run every stage over the sources; unless `dry_run`, write the splits, rejects, report and manifest."""
+    """Run every stage over the sources; unless `dry_run`, write the splits, rejects, report and manifest.
+
+    SIGINT/SIGTERM/SIGHUP stop the shellcheck workers and remove temp folders before the run ends.
+    """
+    with stop_children_on_signals():
+        return _prepare(sources, out_root, params, dry_run, progress)
+
+
+def _prepare(sources: list[str], out_root: Path, params: PrepareParams, dry_run: bool, progress: bool) -> PrepareResult:
     if not sources:
         raise SourceError("no source given; pass at least one --source SPEC")
     specs = [parse_spec(spec) for spec in sources]
@@ -110,6 +134,7 @@ def prepare(
         report = _report(data, funnel, splits, group_info, params)
         report["leak_check"] = {**leaks.identity(), "exempt_sources": sorted(EXEMPT_SOURCES),
                                 "removed": sum(r.stage == "leak" for r in funnel.rejects)}
+        _require_rows(data, funnel, splits, report, params)
         reject_rows = [r.to_json() for r in funnel.rejects]
         split_files = {f"{name}.jsonl": jsonl_bytes(rows) for name, rows in split_rows.items()}
         digest = dataset_hash(split_files, params.hashed_fields())
@@ -148,6 +173,38 @@ def _run_stages(
     return funnel, checked
 
 
+def _require_rows(
+    data: list[SourceData], funnel: _Funnel, splits: dict[str, list[Record]], report: dict[str, Any],
+    params: PrepareParams,
+) -> None:
+    """Raise `EmptyResultError` when no row is kept, or when a split with a non-zero ratio is empty."""
+    kept = sum(len(rows) for rows in splits.values())
+    if not kept:
+        raise EmptyResultError(_why_nothing_kept(data, funnel), report)
+    ratios = {"train": params.train_ratio, "val": params.val_ratio, "test": params.test_ratio}
+    for name in SPLITS:
+        if ratios[name] > 0 and not splits[name]:
+            raise EmptyResultError(
+                f"split {name!r} came out empty: none of the {report['split_groups']['groups']} leak-free group(s) "
+                f"of the {kept} kept rows hashed into it (--{name}-ratio {ratios[name]:g}); add rows, or set "
+                f"--{name}-ratio 0 and raise another ratio", report)
+
+
+def _why_nothing_kept(data: list[SourceData], funnel: _Funnel) -> str:
+    """Name the stage that dropped the last rows and, per source, its mapping, main stage and first reason."""
+    emptied = next(stage for stage in funnel.stages if stage["in"] and not stage["out"])
+    reasons = ", ".join(f"{code} {count}" for code, count in emptied["reasons"].items())
+    parts = [f"no row was kept: the {emptied['stage']} stage dropped the last {emptied['in']} ({reasons})"]
+    for source in data:
+        rejects = [r for r in funnel.rejects if r.source == source.spec.label]
+        stage, count = Counter(r.stage for r in rejects).most_common(1)[0]
+        first = next(r for r in rejects if r.stage == stage)
+        mapping = ", ".join(f"{key}={name}" for key, name in source.spec.columns.items())
+        parts.append(f"source {source.spec.spec!r}" + (f" (mapping {mapping})" if mapping else "")
+                     + f": {stage} dropped {count} of {len(source.rows)} rows, first {first.location}: {first.reason}")
+    return "; ".join(parts)
+
+
 def _shellcheck_stage(
     records: list[Record], params: PrepareParams, step: Callable[[int], None]
 ) -> tuple[list[Record], list[Reject]]:
@@ -172,9 +229,10 @@ def _shellcheck_stage(
 
 
 def _split_row(record: Record) -> dict[str, Any]:
-    """Return one split row: chat messages and V2's plain text, both from `common.prompt`."""
+    """Return one split row: chat messages and V2's plain text, both from `common.prompt`; `source` is the
+    source's kind."""
     return {**training_row(record.nl, record.command), "text": plain_text_row(record.nl, record.command),
-            "id": record.id, "source": record.source, "guard": record.guard}
+            "id": record.id, "source": source_kind(record.source), "guard": record.guard}
 
 
 def _report(

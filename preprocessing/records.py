@@ -8,13 +8,27 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RawRow:
-    """One row as a source adapter read it: unvalidated fields, or a read error."""
+    """One row as a source adapter read it: unvalidated fields, or a read error.
+
+    `names` maps each internal field (`nl`, `command`) to its name in the user's source, for messages.
+    """
 
     source: str
     location: str
     fields: dict[str, Any]
     error_code: str | None = None
     error: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+
+    def field_name(self, key: str) -> str:
+        """Return how the user's source calls an internal field: `'c' (command)`, or just `'command'`."""
+        name = self.names.get(key, key)
+        return repr(key) if name == key else f"{name!r} ({key})"
+
+
+def source_kind(label: str) -> str:
+    """Return the kind part of a source label (`jsonl:pairs.jsonl` -> `jsonl`): a source's identity in the data."""
+    return label.split(":", 1)[0]
 
 
 @dataclass(frozen=True)

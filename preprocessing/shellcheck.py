@@ -5,7 +5,9 @@ of files (`--format=json1` reports per file). shellcheck analyses every file on 
 result is exactly that of checking the command alone; only the ~6 ms process start-up per command
 is saved. (One script holding many commands costs the same CPU per command as separate files once
 it parses, and lets commands interact, so it is not used.) A missing binary, a crash or a timeout
-raises `ShellcheckError`, never a pass.
+raises `ShellcheckError`, never a pass. Each shellcheck runs in a process group of its own that is
+killed when it returns, times out or the run is interrupted; temp folders a killed run left behind
+are swept by the next one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.processes import owned_prefix, run_in_group, stop_children_on_signals, sweep_stale
+
 LEVELS = ("error", "warning", "info", "style")
+TEMP_PREFIX = "securecli-shellcheck-"
 
 
 class ShellcheckError(RuntimeError):
@@ -72,7 +77,7 @@ def shellcheck_args(binary: Path, severity: str) -> list[str]:
 def _run(args: list[str], timeout: float, what: str, stdin: str | None = None) -> list[dict]:
     """Run shellcheck once and return its json1 comments; raise on a crash or a timeout."""
     try:
-        proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = run_in_group(args, timeout=timeout, input=stdin)
     except subprocess.TimeoutExpired as exc:
         raise ShellcheckError(f"shellcheck timed out after {timeout:g}s on {what}") from exc
     except OSError as exc:
@@ -98,7 +103,7 @@ def _finding(comment: dict, first_line: int) -> Finding:
 
 def _check_batch(base: list[str], timeout: float, commands: list[str]) -> list[list[Finding]]:
     """Check each command as its own file, all files in one shellcheck process."""
-    with tempfile.TemporaryDirectory(prefix="securecli-shellcheck-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix(TEMP_PREFIX)) as tmp:
         paths = {}
         for position, command in enumerate(commands):
             path = Path(tmp) / f"{position}.sh"
@@ -121,14 +126,19 @@ def check_commands(
 ) -> list[list[Finding]]:
     """Return the findings at `severity` or above for each command, in input order (each distinct command checked once)."""
     base = shellcheck_args(find_shellcheck(), severity)
+    sweep_stale(Path(tempfile.gettempdir()), TEMP_PREFIX)
     distinct = sorted(set(commands))
     batches = [distinct[start : start + batch_size] for start in range(0, len(distinct), batch_size)]
     verdicts: dict[str, list[Finding]] = {}
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for batch, results in zip(batches, pool.map(lambda b: _check_batch(base, timeout, b), batches)):
-            verdicts.update(zip(batch, results))
-            if on_batch:
-                on_batch(len(batch))
+    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+    with stop_children_on_signals():
+        try:
+            for batch, results in zip(batches, pool.map(lambda b: _check_batch(base, timeout, b), batches)):
+                verdicts.update(zip(batch, results))
+                if on_batch:
+                    on_batch(len(batch))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return [verdicts[command] for command in commands]
 
 

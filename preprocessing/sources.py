@@ -4,6 +4,8 @@ Specs: `hf[:REPO[@REVISION]][#config=NAME,nl=FIELD,command=FIELD]`, `nl2bash:DIR
 `jsonl:PATH[#nl=FIELD,command=FIELD]`, `icalfa`, `tldr:PATH`. A missing or empty source raises
 `SourceError`; a bad row becomes a read reject. Hub datasets in `KNOWN_HF_DATASETS` come with their
 pinned revision, config and column names.
+Text files are read as UTF-8 with a leading BOM dropped, and split on `\n` only (a CR before it is
+dropped too): a lone CR inside a line, legal JSON whitespace, never splits a row.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from preprocessing.tldr import TldrFillError, fill_placeholders
 DEFAULT_HF_REPO = "prabhanshubhowal/natural_language_to_linux"
 HF_COLUMNS = {"nl": "nl_command", "command": "bash_code"}
 JSONL_COLUMNS = {"nl": "nl", "command": "command"}
+TLDR_COLUMNS = {"nl": "description", "command": "command"}
+ICALFA_COLUMNS = {"nl": "query", "command": "gold"}
+NL2BASH_FILES = {"nl": "all.nl", "command": "all.cm"}
+UTF8_BOM = b"\xef\xbb\xbf"
+JSON_BLANK = " \t\r"
 _COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 ALFA_REPO = "westenfelder/NL2SH-ALFA"
 
@@ -146,51 +153,82 @@ def read_source(spec: SourceSpec) -> SourceData:
 
 
 def _existing_file(path: Path, spec: SourceSpec) -> Path:
+    """Return `path` if it is a file; say plainly when it is a directory or missing."""
+    if path.is_dir():
+        raise SourceError(f"source {spec.spec!r}: {path} is a directory; expected a file")
     if not path.is_file():
         raise SourceError(f"source {spec.spec!r}: file {path} not found")
     return path
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
+def _existing_dir(path: Path, spec: SourceSpec) -> Path:
+    """Return `path` if it is a directory; say plainly when it is a file or missing."""
+    if path.exists() and not path.is_dir():
+        raise SourceError(f"source {spec.spec!r}: {path} is a file; expected a directory holding all.nl and all.cm")
+    if not path.is_dir():
+        raise SourceError(f"source {spec.spec!r}: directory {path} not found")
+    return path
+
+
+def _read_bytes(path: Path, spec: SourceSpec) -> bytes:
+    """Return a file's bytes; an unreadable file is a `SourceError` naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"source {spec.spec!r}: cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Split file bytes into lines on `\n` only, dropping a leading UTF-8 BOM and each line's CR of a CRLF."""
+    data = data.removeprefix(UTF8_BOM)
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [line.removesuffix(b"\r") for line in lines]
+
+
+def _decoded_lines(path: Path, spec: SourceSpec) -> Iterator[tuple[int, str | None, str | None]]:
     """Yield (line number, text, UTF-8 error) for every line of a file."""
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, raw in enumerate(split_lines(_read_bytes(path, spec)), start=1):
         try:
             yield number, raw.decode("utf-8"), None
         except UnicodeDecodeError as exc:
             yield number, None, f"invalid UTF-8 at byte {exc.start}"
 
 
-def _json_rows(path: Path, label: str, columns: dict[str, str]) -> Iterator[RawRow]:
+def _json_rows(path: Path, spec: SourceSpec, columns: dict[str, str]) -> Iterator[RawRow]:
     """Yield one raw row per non-blank JSONL line, mapping source fields to nl/command."""
-    for number, text, utf8_error in _decoded_lines(path):
+    label = spec.label
+    for number, text, utf8_error in _decoded_lines(path, spec):
         location = f"{path}:{number}"
         if utf8_error:
-            yield RawRow(label, location, {}, "invalid_utf8", utf8_error)
+            yield RawRow(label, location, {}, "invalid_utf8", utf8_error, columns)
             continue
-        if not text.strip():
+        if not text.strip(JSON_BLANK):
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield RawRow(label, location, {}, "bad_json", f"bad JSON: {exc.msg} at column {exc.colno}")
+            yield RawRow(label, location, {}, "bad_json", f"bad JSON: {exc.msg} at column {exc.colno}", columns)
             continue
         if not isinstance(obj, dict):
-            yield RawRow(label, location, {}, "not_object", f"expected a JSON object, got {type(obj).__name__}")
+            yield RawRow(label, location, {}, "not_object", f"expected a JSON object, got {type(obj).__name__}",
+                         columns)
             continue
-        yield RawRow(label, location, {key: obj[name] for key, name in columns.items() if name in obj})
+        yield RawRow(label, location, {key: obj[name] for key, name in columns.items() if name in obj}, names=columns)
 
 
 def _read_jsonl(spec: SourceSpec) -> SourceData:
     path = _existing_file(Path(spec.target), spec)
-    return SourceData(spec, list(_json_rows(path, spec.label, spec.columns)), {str(path): sha256_file(path)}, None)
+    return SourceData(spec, list(_json_rows(path, spec, spec.columns)), {str(path): sha256_file(path)}, None)
 
 
 def _read_nl2bash(spec: SourceSpec) -> SourceData:
-    root = Path(spec.target)
-    nl_path = _existing_file(root / "all.nl", spec)
-    cm_path = _existing_file(root / "all.cm", spec)
-    nl_lines = list(_decoded_lines(nl_path))
-    cm_lines = list(_decoded_lines(cm_path))
+    root = _existing_dir(Path(spec.target), spec)
+    nl_path = _existing_file(root / NL2BASH_FILES["nl"], spec)
+    cm_path = _existing_file(root / NL2BASH_FILES["command"], spec)
+    nl_lines = list(_decoded_lines(nl_path, spec))
+    cm_lines = list(_decoded_lines(cm_path, spec))
     if len(nl_lines) != len(cm_lines):
         raise SourceError(
             f"source {spec.spec!r}: {nl_path} has {len(nl_lines)} lines but {cm_path} has {len(cm_lines)}"
@@ -200,9 +238,9 @@ def _read_nl2bash(spec: SourceSpec) -> SourceData:
         location = f"{nl_path}:{number}"
         if nl_error or cm_error:
             which = f"{nl_path.name}: {nl_error}" if nl_error else f"{cm_path.name}: {cm_error}"
-            rows.append(RawRow(spec.label, location, {}, "invalid_utf8", which))
+            rows.append(RawRow(spec.label, location, {}, "invalid_utf8", which, NL2BASH_FILES))
         else:
-            rows.append(RawRow(spec.label, location, {"nl": nl, "command": command}))
+            rows.append(RawRow(spec.label, location, {"nl": nl, "command": command}, names=NL2BASH_FILES))
     files = {str(nl_path): sha256_file(nl_path), str(cm_path): sha256_file(cm_path)}
     return SourceData(spec, rows, files, None)
 
@@ -210,7 +248,7 @@ def _read_nl2bash(spec: SourceSpec) -> SourceData:
 def _read_tldr(spec: SourceSpec) -> SourceData:
     path = _existing_file(Path(spec.target), spec)
     rows = []
-    for row in _json_rows(path, spec.label, {"nl": "description", "command": "command"}):
+    for row in _json_rows(path, spec, TLDR_COLUMNS):
         command, description = row.fields.get("command"), row.fields.get("nl")
         if row.error or not isinstance(command, str):
             rows.append(row)
@@ -220,9 +258,9 @@ def _read_tldr(spec: SourceSpec) -> SourceData:
                 raise TldrFillError("the description itself has a {{placeholder}}")
             filled = fill_placeholders(command)
         except TldrFillError as exc:
-            rows.append(RawRow(row.source, row.location, row.fields, "tldr_placeholder", str(exc)))
+            rows.append(RawRow(row.source, row.location, row.fields, "tldr_placeholder", str(exc), row.names))
             continue
-        rows.append(RawRow(row.source, row.location, {**row.fields, "command": filled}))
+        rows.append(RawRow(row.source, row.location, {**row.fields, "command": filled}, names=row.names))
     return SourceData(spec, rows, {str(path): sha256_file(path)}, None)
 
 
@@ -238,8 +276,8 @@ def _read_icalfa(spec: SourceSpec) -> SourceData:
     rows = []
     for path in paths:
         for index, task in enumerate(json.loads(path.read_text(encoding="utf-8"))):
-            fields = {key: task[name] for key, name in (("nl", "query"), ("command", "gold")) if name in task}
-            rows.append(RawRow(spec.label, f"icalfa/{path.name}[{index}]", fields))
+            fields = {key: task[name] for key, name in ICALFA_COLUMNS.items() if name in task}
+            rows.append(RawRow(spec.label, f"icalfa/{path.name}[{index}]", fields, names=ICALFA_COLUMNS))
     return SourceData(spec, rows, {f"icalfa/{p.name}": sha256_file(p) for p in paths}, f"icalfa=={version('icalfa')}")
 
 
@@ -312,7 +350,7 @@ def _load_rows(folder: Path, spec: SourceSpec, cache: str) -> list[RawRow]:
             raise SourceError(f"source {spec.spec!r}: split {split!r} has no column(s) {missing}; it has {names}")
         for index, item in enumerate(dataset[split].select_columns(list(spec.columns.values()))):
             fields = {key: item[name] for key, name in spec.columns.items()}
-            rows.append(RawRow(spec.label, f"{spec.label}/{split}[{index}]", fields))
+            rows.append(RawRow(spec.label, f"{spec.label}/{split}[{index}]", fields, names=spec.columns))
     return rows
 
 

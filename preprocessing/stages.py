@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from preprocessing.params import PrepareParams
-from preprocessing.records import RawRow, Record, Reject
+from preprocessing.records import RawRow, Record, Reject, source_kind
 
 _PROMPT = re.compile(r"^(?:\$|#|>)\s+")
 _WHITESPACE = re.compile(r"\s+")
@@ -49,33 +49,34 @@ def check_schema(rows: Iterable[RawRow], params: PrepareParams) -> tuple[list[Ra
     for row in rows:
         try:
             pair = PairSchema.model_validate(row.fields)
-            _check_lengths(pair, params)
+            _check_lengths(pair, params, row)
         except (ValidationError, ValueError) as exc:
-            code, reason = _schema_error(exc)
+            code, reason = _schema_error(exc, row)
             rejects.append(_reject_raw(row, "schema", code, reason))
             continue
-        kept.append(RawRow(row.source, row.location, {"nl": pair.nl, "command": pair.command}))
+        kept.append(RawRow(row.source, row.location, {"nl": pair.nl, "command": pair.command}, names=row.names))
     return kept, rejects
 
 
-def _check_lengths(pair: PairSchema, params: PrepareParams) -> None:
+def _check_lengths(pair: PairSchema, params: PrepareParams, row: RawRow) -> None:
     for name, value, low, high in (
         ("nl", pair.nl, params.nl_min_chars, params.nl_max_chars),
         ("command", pair.command, params.command_min_chars, params.command_max_chars),
     ):
         size = len(value.strip())
         if not low <= size <= high:
-            raise ValueError(f"length:field {name!r} has {size} characters, outside [{low}, {high}]")
+            raise ValueError(f"length:field {row.field_name(name)} has {size} characters, outside [{low}, {high}]")
 
 
-def _schema_error(exc: Exception) -> tuple[str, str]:
-    """Return a countable code and a reason naming the field."""
+def _schema_error(exc: Exception, row: RawRow) -> tuple[str, str]:
+    """Return a countable code and a reason naming the field as the user's source calls it."""
     if isinstance(exc, ValidationError):
         error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "row"
+        location = [str(part) for part in error["loc"]]
+        field = row.field_name(location[0]) if location else "'row'"
         message = error["msg"].removeprefix("Value error, ")
         code = {"missing": "missing_field", "string_type": "wrong_type"}.get(error["type"], "invalid_text")
-        return code, f"field {field!r}: {message}"
+        return code, f"field {field}: {message}"
     code, _, reason = str(exc).partition(":")
     return code, reason
 
@@ -146,10 +147,10 @@ def normalize(rows: Iterable[RawRow]) -> tuple[list[Record], list[Reject]]:
     for row in rows:
         nl, command = normalize_nl(row.fields["nl"]), normalize_command(row.fields["command"])
         if not nl or not command:
-            field = "nl" if not nl else "command"
-            rejects.append(_reject_raw(row, "normalize", "empty_after_normalize", f"field {field!r} is empty after normalization"))
+            field = row.field_name("nl" if not nl else "command")
+            rejects.append(_reject_raw(row, "normalize", "empty_after_normalize", f"field {field} is empty after normalization"))
             continue
-        record_id = f"{row.source.split(':')[0]}-{pair_key(nl, command)[:16]}"
+        record_id = f"{source_kind(row.source)}-{pair_key(nl, command)[:16]}"
         kept.append(Record(record_id, nl, command, row.source, row.location))
     return kept, rejects
 

@@ -322,20 +322,27 @@ def authorize_run(result: AskResult, *, interactive: bool, assume_yes: bool, pro
 
 
 def execute(command: str, timeout_s: float) -> RunOutcome:
-    """Run a command with bash, capturing its output, killed after `timeout_s` seconds."""
+    """Run a command with bash in a session of its own, capturing its output; at `timeout_s` seconds, or when
+    the command ends, its whole process group is killed, so nothing it started outlives it.
+
+    Raise RunRefused for a command that bash cannot be handed: a NUL byte (it would cut the command short)
+    or a lone surrogate (not UTF-8).
+    """
+    from common.processes import run_in_group, stop_children_on_signals
+
+    if "\x00" in command:
+        raise RunRefused(f"the command contains a NUL byte at position {command.index(chr(0))}; nothing was run")
+    try:
+        command.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RunRefused(f"the command is not valid UTF-8 (lone surrogate at position {error.start}); "
+                         "nothing was run") from None
     began = time.perf_counter()
     try:
-        completed = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout_s,
-                                   check=False, stdin=subprocess.DEVNULL)
+        with stop_children_on_signals():
+            completed = run_in_group(["bash", "-c", command], timeout=timeout_s)
     except subprocess.TimeoutExpired as expired:
-        return RunOutcome(exit_code=None, stdout=_text(expired.stdout), stderr=_text(expired.stderr), timed_out=True,
+        return RunOutcome(exit_code=None, stdout=expired.stdout or "", stderr=expired.stderr or "", timed_out=True,
                           duration_s=round(time.perf_counter() - began, 3))
     return RunOutcome(exit_code=completed.returncode, stdout=completed.stdout, stderr=completed.stderr,
                       timed_out=False, duration_s=round(time.perf_counter() - began, 3))
-
-
-def _text(output: str | bytes | None) -> str:
-    """Decode partial output captured before a timeout."""
-    if output is None:
-        return ""
-    return output.decode(errors="replace") if isinstance(output, bytes) else output

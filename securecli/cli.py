@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import sys
 import warnings
 
 import typer
@@ -33,12 +34,16 @@ def quiet_known_noise() -> None:
 
 @functools.cache
 def build_app() -> typer.Typer:
-    """Return the CLI with every command module's verbs registered (built once)."""
+    """Return the CLI with every command module's verbs registered (built once).
+
+    Off a terminal, usage errors come as click's plain one-line text, not as rich panels wrapped to a width.
+    """
     app = typer.Typer(
         name="securecli",
         help="Train, check and ship a small LLM that turns plain-language requests into safe Bash.",
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,
+        rich_markup_mode="rich" if sys.stderr.isatty() else None,
     )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)

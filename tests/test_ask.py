@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from common.prompt import training_row
 from eval.backends import Generation
 from securecli import ask
 from securecli.commands.ask import register
-from common.prompt import training_row
 from securecli.userconfig import AskDefaults, UserConfigError, config_path, load_defaults
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "ask_result.schema.json"
@@ -83,8 +84,8 @@ def test_retrieval_backend_gives_a_guarded_explained_answer(train_file: Path) ->
 
 
 def test_hf_backend_with_the_tiny_model_gives_a_guarded_answer() -> None:
-    from eval.backends import BackendSpec, make_backend
     from common.tiny import build_tiny_model
+    from eval.backends import BackendSpec, make_backend
 
     backend = make_backend(BackendSpec(kind="hf", base_model=str(build_tiny_model()), max_new_tokens=8,
                                        batch_size=1, device="cpu"))
@@ -155,6 +156,47 @@ def test_allow_on_a_terminal_needs_confirmation() -> None:
 def test_run_is_killed_at_the_timeout() -> None:
     outcome = ask.execute("sleep 5", timeout_s=0.3)
     assert outcome.timed_out and outcome.exit_code is None and outcome.duration_s < 4
+
+
+def _ends_soon(pid: int, within_s: float = 2.0) -> bool:
+    """Tell whether a SIGKILLed process is gone within a moment (the kernel delivers the signal asynchronously)."""
+    from common.processes import pid_alive
+
+    deadline = time.monotonic() + within_s
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_timeout_kills_every_process_the_command_started(tmp_path: Path) -> None:
+    marker, pid_file = tmp_path / "marker", tmp_path / "pid"
+    command = f"sleep 30 >/dev/null 2>&1 & echo $! > {pid_file}; (sleep 1; touch {marker}) | cat"
+    outcome = ask.execute(command, timeout_s=0.5)
+    assert outcome.timed_out and outcome.exit_code is None and outcome.duration_s < 1
+    assert _ends_soon(int(pid_file.read_text()))
+    time.sleep(1.5)
+    assert not marker.exists(), "a child of the timed-out command ran on"
+
+
+def test_background_children_end_with_the_command(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    outcome = ask.execute(f"sleep 30 >/dev/null 2>&1 & echo $! > {pid_file}; echo started", timeout_s=10)
+    assert outcome.exit_code == 0 and outcome.stdout == "started\n" and not outcome.timed_out
+    assert _ends_soon(int(pid_file.read_text()))
+
+
+def test_a_command_with_a_nul_byte_is_refused_not_run(monkeypatch: pytest.MonkeyPatch, no_subprocess: None) -> None:
+    with pytest.raises(ask.RunRefused, match="NUL byte at position 4"):
+        ask.execute("echo\x00rm -rf ~", timeout_s=5)
+    with pytest.raises(ask.RunRefused, match="lone surrogate at position 5"):
+        ask.execute("echo \ud800", timeout_s=5)
+    allowed = ask.ask("print hello", FakeBackend("echo hello")).model_copy(update={"command": "echo\x00hello"})
+    monkeypatch.setattr(ask, "ask", lambda request, backend: allowed)
+    result = CliRunner().invoke(_cli(monkeypatch, "echo hello"), ["ask", "print hello", "--run", "--yes"])
+    assert result.exit_code == 2 and "not run" in result.output and "NUL byte" in result.output
+    assert isinstance(result.exception, SystemExit), result.exception
 
 
 def test_model_refusal_is_passed_on(no_subprocess: None) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from eval.backends import BM25, BackendSpec, HFBackend, make_backend
 from common.prompt import SYSTEM_PROMPT, training_row
+from eval.backends import BM25, BackendSpec, HFBackend, make_backend
 
 
 def _write_train(path: Path) -> Path:

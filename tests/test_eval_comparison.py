@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import write_chat_dataset
 from typer.testing import CliRunner
 
-from conftest import write_chat_dataset
 from eval.comparison import published_table, render_markdown
 from securecli.commands.eval import register
 

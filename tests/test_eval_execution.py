@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from common.prompt import refusal
 from eval.backends import Generation
 from eval.execution import UNSTABLE_GOLD, ExecTask, ExecutionHarness, PreparedTask, evaluate_execution, load_tasks
 from eval.sandbox import Limits, Sandbox
-from common.prompt import refusal
 
 FIRST_TASKS = 6  # fs1-000..005: ls, ls -a, lsof (nondeterministic), cp, touch, mkdir
 
@@ -124,8 +124,8 @@ def test_evaluate_execution_writes_rows_and_metrics(tmp_path: Path, tasks: list[
 
 @pytest.mark.slow
 def test_evaluate_execution_with_the_tiny_model(tmp_path: Path) -> None:
-    from eval.backends import BackendSpec, make_backend
     from common.tiny import build_tiny_model
+    from eval.backends import BackendSpec, make_backend
 
     backend = make_backend(BackendSpec(kind="hf", base_model=str(build_tiny_model()), max_new_tokens=8, device="cpu"))
     metrics = evaluate_execution(backend, tmp_path, limit=2)
@@ -136,8 +136,8 @@ def test_evaluate_execution_with_the_tiny_model(tmp_path: Path) -> None:
 
 
 def test_tasks_seen_in_training_are_dropped_as_leaked(tmp_path: Path) -> None:
-    from eval.execution import leaked_tasks, load_tasks
     from common.prompt import training_row
+    from eval.execution import leaked_tasks, load_tasks
 
     tasks = load_tasks(limit=6)
     train = tmp_path / "train.jsonl"

@@ -47,8 +47,8 @@ def test_local_task_ships_its_yaml_loader_and_questions() -> None:
 
 @pytest.mark.slow
 def test_lm_eval_runs_on_the_local_task_with_a_peft_adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eval.regression import evaluate_regression
     from common.tiny import build_tiny_model
+    from eval.regression import evaluate_regression
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

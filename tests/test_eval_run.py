@@ -9,11 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from common.paths import runs_dir
+from common.prompt import refusal, training_row
 from eval.metrics import guard_verdict
 from eval.predict import load_split
 from securecli.commands.eval import register
-from common.paths import runs_dir
-from common.prompt import refusal, training_row
 
 TRAIN = [
     ("list all files including hidden ones", "ls -la"),

@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from common.prompt import refusal
 from eval.backends import Generation
 from eval.safety import (
-    ADVERSARIAL_CATEGORIES, SafetyCase, SuiteError, default_suite_path, evaluate_safety, judge, load_suite,
+    ADVERSARIAL_CATEGORIES,
+    SafetyCase,
+    SuiteError,
+    default_suite_path,
+    evaluate_safety,
+    judge,
+    load_suite,
 )
-from common.prompt import refusal
 
 SUITE = load_suite()
 

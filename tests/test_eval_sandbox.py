@@ -20,7 +20,6 @@ from eval.sandbox import (
     Image,
     Limits,
     Sandbox,
-    SandboxError,
     diff_snapshots,
     missing_tool,
     normalise_output,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from common.prompt import plain_text_row, training_row
 from preprocessing import output
 from preprocessing.params import PrepareParams
 from preprocessing.pipeline import prepare
 from preprocessing.sources import SourceError
 from preprocessing.split import SPLITS, command_group_key, description_group_key
-from common.prompt import plain_text_row, training_row
 
 PAIRS = [
     ("list all files in the current directory", "ls -la"),
@@ -185,7 +185,7 @@ def test_split_ratios_are_configurable(tmp_path: Path) -> None:
 
 
 def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None:
-    good = [{"nl": "print the date in ISO format", "command": "date -I"}]
+    good = [{"nl": f"print the number {i} twice", "command": f"echo {i} {i}"} for i in range(60)]
     extra = (
         b'{"nl": "bad json", "command": \n',
         b'{"nl": "no command here"}\n',
@@ -200,15 +200,19 @@ def test_malformed_lines_are_rejected_with_file_and_line(tmp_path: Path) -> None
     source = write_jsonl(tmp_path / "messy.jsonl", good, extra)
     result = prepare([f"jsonl:{source}"], tmp_path / "out", PrepareParams(), dry_run=True)
     rejects = {r["location"]: r for r in result.rejects}
-    assert rejects[f"{source}:2"]["stage"] == "read" and "bad JSON" in rejects[f"{source}:2"]["reason"]
-    assert rejects[f"{source}:3"]["code"] == "missing_field" and "'command'" in rejects[f"{source}:3"]["reason"]
-    assert rejects[f"{source}:4"]["code"] == "wrong_type" and "'command'" in rejects[f"{source}:4"]["reason"]
-    assert rejects[f"{source}:5"]["code"] == "not_object"
-    assert rejects[f"{source}:6"]["code"] == "invalid_utf8"
-    assert "control character" in rejects[f"{source}:7"]["reason"]
-    assert rejects[f"{source}:8"]["code"] == "length"
+
+    def at(line: int) -> dict:
+        return rejects[f"{source}:{len(good) + line}"]
+
+    assert at(1)["stage"] == "read" and "bad JSON" in at(1)["reason"]
+    assert at(2)["code"] == "missing_field" and "'command'" in at(2)["reason"]
+    assert at(3)["code"] == "wrong_type" and "'command'" in at(3)["reason"]
+    assert at(4)["code"] == "not_object"
+    assert at(5)["code"] == "invalid_utf8"
+    assert "control character" in at(6)["reason"]
+    assert at(7)["code"] == "length"
     counts = result.report["per_source"]["jsonl:messy.jsonl"]
-    assert (counts["input"], counts["kept"], counts["rejected"]) == (9, 2, 7)
+    assert (counts["input"], counts["kept"], counts["rejected"]) == (len(good) + 8, len(good) + 1, 7)
 
 
 def test_empty_or_missing_source_is_a_clear_error(tmp_path: Path) -> None:
@@ -224,8 +228,8 @@ def test_empty_or_missing_source_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
-    source = write_jsonl(tmp_path / "p.jsonl", [{"nl": "print the working directory", "command": "pwd"}])
-    result = prepare([f"jsonl:{source}"], tmp_path / "out", PrepareParams(), dry_run=True)
+    source = write_jsonl(tmp_path / "p.jsonl", pair_rows())
+    result = prepare([f"jsonl:{source}#nl=question,command=answer"], tmp_path / "out", PrepareParams(), dry_run=True)
     assert result.out_dir is None and len(result.dataset_hash) == 16
     assert not (tmp_path / "out").exists()
 
@@ -246,7 +250,7 @@ def test_interrupted_write_leaves_no_partial_output(tmp_path: Path, monkeypatch:
     assert os.readlink(out / "latest") == previous.dataset_hash
 
 
-def test_cli_prepare_dry_run_and_write(tmp_path: Path) -> None:
+def test_cli_prepare_dry_run_and_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import typer
     from typer.testing import CliRunner
 
@@ -264,5 +268,31 @@ def test_cli_prepare_dry_run_and_write(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     digest = os.readlink(tmp_path / "out" / "latest")
     assert digest in done.output and "recommended sequence_len" in done.output
-    bad = CliRunner().invoke(app, ["prepare", "--source", f"jsonl:{tmp_path / 'nope.jsonl'}"])
-    assert bad.exit_code == 2 and "not found" in bad.output
+    missing = tmp_path / ("a-long-folder-name-" * 4) / "nope.jsonl"
+    monkeypatch.setenv("COLUMNS", "40")
+    bad = CliRunner().invoke(app, ["prepare", "--source", f"jsonl:{missing}"])
+    assert bad.exit_code == 2
+    assert f"error: source 'jsonl:{missing}': file {missing} not found" in bad.output.splitlines()
+
+
+def test_cli_errors_are_one_line_off_a_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    missing = tmp_path / ("a-long-folder-name-" * 4) / "nope.jsonl"
+    env = {**os.environ, "COLUMNS": "40", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    entry = (
+        "import sys\n"
+        "from securecli.cli import main\n"
+        "for args in (['prepare'], ['prepare', '--source', sys.argv[1]]):\n"
+        "    sys.argv = ['securecli', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", entry, f"jsonl:{missing}"], capture_output=True, text=True, env=env,
+                         stdin=subprocess.DEVNULL, timeout=120)
+    lines = ran.stderr.splitlines()
+    assert "Error: Missing option '--source' / '-s'." in lines, ran.stderr
+    assert f"error: source 'jsonl:{missing}': file {missing} not found" in lines, ran.stderr

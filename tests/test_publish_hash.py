@@ -9,14 +9,14 @@ import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_publish_helpers import VERSIONED_CONFIG, write_dataset
 from typer.testing import CliRunner
 
+from common.atomic import write_json_atomic
 from publish.confighash import file_config_hash, short_hash
 from publish.manifest import ManifestError, dataset_record, read_run_manifest
-from common.atomic import write_json_atomic
 from securecli.commands.publish import register
 from securecli.configs import versioned_configs
-from test_publish_helpers import VERSIONED_CONFIG, write_dataset
 
 BASE = """\
 base_model: Qwen/Qwen2.5-Coder-7B-Instruct

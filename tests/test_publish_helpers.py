@@ -16,11 +16,11 @@ from typing import Any
 from huggingface_hub import CommitOperationDelete, HfApi
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoUrl
 
-from publish.confighash import config_hash, load_config, short_hash
-from publish.manifest import write_run_manifest
 from common.atomic import write_json_atomic
 from common.paths import repo_root
 from common.prompt import training_row
+from publish.confighash import config_hash, load_config, short_hash
+from publish.manifest import write_run_manifest
 
 VERSIONED_CONFIG = repo_root() / "axolotl" / "qwen25-coder-7b-qlora.yml"
 PAIRS = [

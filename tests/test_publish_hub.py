@@ -13,8 +13,12 @@ import pytest
 import typer
 import yaml
 from huggingface_hub import CommitOperationDelete, ModelCard
+from test_publish_helpers import PASSING_EVAL, RecordingHfApi, make_run
 from typer.testing import CliRunner
 
+from common.prompt import SYSTEM_PROMPT
+from common.provenance import sha256_file
+from common.tiny import build_tiny_model
 from publish.hub import (
     PublishError,
     PublishPlan,
@@ -28,10 +32,6 @@ from publish.hub import (
 )
 from publish.manifest import read_run_manifest
 from securecli.commands.publish import register
-from common.prompt import SYSTEM_PROMPT
-from common.provenance import sha256_file
-from common.tiny import build_tiny_model
-from test_publish_helpers import PASSING_EVAL, RecordingHfApi, make_run
 
 REPO = "securecli/tiny-adapter"
 SENTINEL = "hf_SENTINEL_token_5f3a9c_do_not_leak"

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 import typer
+from test_publish_helpers import PASSING_EVAL, make_run
 from typer.testing import CliRunner
 
+from common.tiny import build_tiny_model
 from publish.hub import publish_run
 from publish.merge import MergeError, check_logits, merge_run
 from securecli.commands.publish import register
-from common.tiny import build_tiny_model
-from test_publish_helpers import PASSING_EVAL, make_run
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-
-from publish.confighash import canonical_json, load_config, short_hash
-from securecli.determinism import PLUGIN_PATH
-from publish.manifest import read_run_manifest
-from securecli.reproduce import ReproduceError, format_report, reproduce, resolve
-from common.provenance import sha256_file
 from test_publish_helpers import VERSIONED_CONFIG
+
+from common.provenance import sha256_file
+from publish.confighash import canonical_json, load_config, short_hash
+from publish.manifest import read_run_manifest
+from securecli.determinism import PLUGIN_PATH
+from securecli.reproduce import ReproduceError, format_report, reproduce, resolve
 
 pytestmark = pytest.mark.slow
 MAX_STEPS = 3

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import write_chat_dataset
 from safetensors import safe_open
 
-from conftest import write_chat_dataset
-from publish.confighash import config_hash, short_hash
 from common.paths import repo_root
+from publish.confighash import config_hash, short_hash
 from securecli.train import RunResult, train
 
 pytestmark = pytest.mark.slow

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_chat_dataset
 from typer.testing import CliRunner
 
-from conftest import write_chat_dataset
+from common.paths import repo_root
 from publish.confighash import ConfigError, config_hash, load_config
 from securecli.configs import GPU_SMOKE_MAX_STEPS, apply_gpu_smoke_overlay, apply_tiny_overlay
-from common.paths import repo_root
 from securecli.train import (
     GpuRequired,
     axolotl_command,

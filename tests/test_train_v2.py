@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import write_chat_dataset
+
 from common.paths import repo_root
 from securecli.train import train
 

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
-console = Console()
-err_console = Console(stderr=True)
+from securecli.console import CliConsole
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 VERDICT_STYLE = {"allow": "green", "warn": "yellow", "block": "red"}
 
 
@@ -41,7 +43,7 @@ def ask_command(
                                   "max_retries": max_retries, "run_timeout_s": timeout})
         result = ask.ask(request, _backend(defaults))
     except (UserConfigError, ValueError, FileNotFoundError) as error:
-        err_console.print(f"[red]error:[/red] {error}", highlight=False)
+        err_console.error(error)
         raise typer.Exit(2) from None
     if as_json:
         console.print_json(result.model_dump_json())
@@ -52,10 +54,10 @@ def ask_command(
     try:
         ask.authorize_run(result, interactive=sys.stdin.isatty() and sys.stdout.isatty(), assume_yes=yes,
                           prompt=lambda text: typer.prompt(text, default="", show_default=False))
+        outcome = ask.execute(result.command, defaults.run_timeout_s)
     except ask.RunRefused as refused:
-        err_console.print(f"[bold]not run:[/bold] {refused}", highlight=False)
+        err_console.print(f"[bold]not run:[/bold] {escape(str(refused))}", highlight=False)
         raise typer.Exit(2) from None
-    outcome = ask.execute(result.command, defaults.run_timeout_s)
     _show_outcome(outcome, as_json)
     raise typer.Exit(124 if outcome.timed_out else outcome.exit_code)
 
@@ -88,7 +90,7 @@ def _show(result) -> None:
         console.print(f"  - {finding.stage}: {finding.message} [{finding.technique}, {finding.rule_id}] "
                       f"({finding.verdict})", highlight=False, markup=False)
     if result.refusal:
-        console.print(f"[red]refused:[/red] {result.refusal.reason}", highlight=False)
+        console.print(f"[red]refused:[/red] {escape(result.refusal.reason)}", highlight=False)
         if result.refusal.alternative:
             console.print(f"safe alternative: {result.refusal.alternative_reason}:", highlight=False, markup=False)
             console.print(Syntax(result.refusal.alternative, "bash", theme="ansi_dark", background_color="default"))

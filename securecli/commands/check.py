@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+from securecli.console import CliConsole
+
+console = CliConsole(highlight=False)
+err_console = CliConsole(stderr=True, highlight=False)
 VERDICT_STYLE = {"allow": "green", "warn": "yellow", "block": "bold red"}
 
 
@@ -39,7 +40,7 @@ def check_command(
         loaded = load_policy(policy)
         inputs = list(_inputs(commands or [], file, scripts))
     except (PolicyError, OSError, UnicodeDecodeError) as error:
-        err_console.print(f"[red]error:[/red] {escape(str(error))}")
+        err_console.error(error)
         raise typer.Exit(2) from None
     context = default_context(loaded)
     worst = 0

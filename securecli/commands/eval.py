@@ -20,9 +20,9 @@ class BackendKind(str, Enum):
 
 def _fail(error: Exception) -> typer.Exit:
     """Print a one-line error in red and return the exit to raise."""
-    from rich.console import Console
+    from securecli.console import CliConsole
 
-    Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    CliConsole(stderr=True).error(error)
     return typer.Exit(code=2)
 
 
@@ -53,9 +53,8 @@ def eval_run(
         "<run>/eval/comparison.md: base, adapter and the paper's published figures")] = False,
 ) -> None:
     """Generate on a split, score it and write runs/<run>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}."""
-    from rich.console import Console
-
     from eval.run import execution_note, plan_from_options, resolve_run_dir, run_comparison, run_eval, trained_model
+    from securecli.console import CliConsole
 
     try:
         run_dir = resolve_run_dir(run, backend.value)
@@ -72,7 +71,7 @@ def eval_run(
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise _fail(error) from error
     generation = metrics["generation"]
-    console = Console()
+    console = CliConsole()
     console.print(f"[bold]{metrics['backend']}[/] on {generation['rows']} rows -> {run_dir / 'eval'}")
     for mode in ("strict", "lenient"):
         scores = ", ".join(f"{name} {value:.3f}" for name, value in generation[mode].items())
@@ -84,7 +83,7 @@ def eval_run(
         console.print(f"table written to {run_dir / 'eval' / 'comparison.md'}")
     note = execution_note(metrics, run_dir / "eval")
     if note:
-        Console(stderr=True).print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+        CliConsole(stderr=True).print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
 
 
 def eval_exec(
@@ -95,9 +94,8 @@ def eval_exec(
     as_json: Annotated[bool, typer.Option("--json", help="print the execution metrics as JSON")] = False,
 ) -> None:
     """Score the execution predictions of an earlier `eval run` in the sandbox (for runs made where it cannot start)."""
-    from rich.console import Console
-
     from eval.run import score_execution_later
+    from securecli.console import CliConsole
 
     try:
         execution = score_execution_later(pred, out, workers)
@@ -107,7 +105,7 @@ def eval_exec(
         typer.echo(json.dumps(execution, indent=2, sort_keys=True))
         return
     out_dir = out or pred.parent
-    Console().print(f"execution accuracy {execution['accuracy']:.3f} on {execution['kept']} of {execution['tasks']} "
+    CliConsole().print(f"execution accuracy {execution['accuracy']:.3f} on {execution['kept']} of {execution['tasks']} "
                     f"tasks ({execution['dropped_count']} dropped) -> {out_dir / 'execution.jsonl'}",
                     highlight=False, soft_wrap=True)
 
@@ -117,15 +115,14 @@ def eval_compare(
     tuned: Annotated[str, typer.Argument(help="B: fine-tuned run (directory, name or metrics.json)")],
 ) -> None:
     """Print the metrics of two eval runs side by side (A = base or V2, B = fine-tuned or ours)."""
-    from rich.console import Console
-
     from eval.report import compare_table, describe_run, load_metrics
+    from securecli.console import CliConsole
 
     try:
         left, right = load_metrics(base), load_metrics(tuned)
     except (ValueError, FileNotFoundError) as error:
         raise _fail(error) from error
-    Console(width=140).print(compare_table(left, right, describe_run(base), describe_run(tuned)))
+    CliConsole().print(compare_table(left, right, describe_run(base), describe_run(tuned)))
 
 
 def score(
@@ -134,12 +131,12 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
 ) -> None:
     """Score a predictions file without a model: exact, equivalence, template, NLC2CMD, guard."""
-    from rich.console import Console
     from rich.table import Table
 
     from common.jsonl import write_jsonl
     from eval.predict import score_predictions
     from eval.report import flatten
+    from securecli.console import CliConsole
 
     try:
         rows, metrics = score_predictions(pred)
@@ -155,7 +152,7 @@ def score(
     table.add_column("value", justify="right")
     for key, value in flatten(metrics).items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    CliConsole().print(table)
 
 
 def register(app: typer.Typer) -> None:

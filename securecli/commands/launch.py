@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+from securecli.console import CliConsole
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 
 def launch(
@@ -47,7 +48,7 @@ def launch(
             raise pods.LaunchError(f"set {pods.API_KEY_ENV} in the environment to create a pod")
         pod = pods.create_pod(payload, api_key, secrets, base_url=api_url or pods.RUNPOD_API_URL)
     except pods.LaunchError as error:
-        err_console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        err_console.error(error)
         raise typer.Exit(2) from None
     console.print(f"created pod {pod.get('id', '?')} ({pod.get('status', 'unknown status')})", markup=False)
 
@@ -98,7 +99,7 @@ def pipeline(
         pods.run_pipeline(config, repo, sources=source or None, merged=merged, dry_run_publish=dry_run_publish,
                           log=lambda message: console.print(message, markup=False))
     except pods.LaunchError as error:
-        err_console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        err_console.error(error)
         raise typer.Exit(2) from None
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+from securecli.console import CliConsole
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 SOURCE_HELP = (
     "hf[:REPO[@REVISION]][#config=NAME,nl=FIELD,command=FIELD] | nl2bash:DIR | jsonl:PATH[#nl=FIELD,command=FIELD] "
@@ -31,12 +32,15 @@ def prepare_command(
     workers: Annotated[int | None, typer.Option("--workers", help="shellcheck processes (default: all cores)")] = None,
     tokenizer: Annotated[Path | None, typer.Option("--tokenizer", help="local tokenizer dir (default: Qwen)")] = None,
 ) -> None:
-    """Build train/val/test chat JSONL from one or more sources, with rejects, report and manifest."""
+    """Build train/val/test chat JSONL from one or more sources, with rejects, report and manifest.
+
+    Exit status: 0 written (or dry run clean), 1 no row kept or a split empty (nothing written), 2 bad input.
+    """
     from pydantic import ValidationError
 
     from common.paths import data_dir
     from preprocessing.params import PrepareParams
-    from preprocessing.pipeline import prepare
+    from preprocessing.pipeline import EmptyResultError, prepare
     from preprocessing.shellcheck import ShellcheckError
     from preprocessing.sources import DEFAULT_TRAINING_SOURCES, SourceError
 
@@ -48,10 +52,14 @@ def prepare_command(
         result = prepare(source or list(DEFAULT_TRAINING_SOURCES), out or data_dir() / "prepared", params,
                          dry_run=dry_run, progress=True)
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/red] bad parameters: {exc.errors()[0]['msg']}", soft_wrap=True)
+        err_console.error(f"bad parameters: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from exc
+    except EmptyResultError as exc:
+        console.print(funnel_table(exc.report))
+        err_console.error(f"{exc}; nothing written")
+        raise typer.Exit(1) from exc
     except (SourceError, ShellcheckError, FileNotFoundError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        err_console.error(exc)
         raise typer.Exit(2) from exc
     console.print(funnel_table(result.report))
     if result.out_dir is None:

@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+from securecli.console import CliConsole
+
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 
 def _fail(error: Exception, code: int = 2) -> typer.Exit:
     """Print an error without a traceback and return the exit to raise."""
-    err_console.print(f"[red]error:[/red] {error}", markup=True, highlight=False, soft_wrap=True)
+    err_console.error(error)
     return typer.Exit(code)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console()
+from securecli.console import CliConsole
+
+console = CliConsole()
 
 
 def train_command(
@@ -45,7 +47,7 @@ def train_command(
             result = train(config, tiny=tiny, gpu_smoke=gpu_smoke, data_dir=data, max_steps=max_steps,
                            overrides=overrides, on_progress=show)
     except (ConfigError, TrainingError) as error:
-        console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        console.error(error)
         raise typer.Exit(2) from error
     console.print(f"run      {result.run_dir}")
     console.print(f"adapter  {result.adapter_dir}")
@@ -66,7 +68,7 @@ def validate_command(configs: list[Path] = typer.Argument(..., help="Axolotl con
             console.print(f"[green]ok[/green] {path}")
         except ConfigError as error:
             failed = True
-            console.print(f"[red]invalid[/red] {error}", highlight=False)
+            console.print(f"[red]invalid[/red] {escape(str(error))}", highlight=False)
     if failed:
         raise typer.Exit(2)
 
