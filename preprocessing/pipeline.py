@@ -76,7 +76,7 @@ class _Progress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            from securecli.console import CliConsole
+            from common.console import CliConsole
 
             self.bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), transient=False, console=CliConsole(stderr=True))

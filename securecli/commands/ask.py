@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from securecli.console import CliConsole
+from common.console import CliConsole
 
 console = CliConsole()
 err_console = CliConsole(stderr=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from securecli.console import CliConsole
+from common.console import CliConsole
 
 console = CliConsole(highlight=False)
 err_console = CliConsole(stderr=True, highlight=False)

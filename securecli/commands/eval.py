@@ -20,7 +20,7 @@ class BackendKind(str, Enum):
 
 def _fail(error: Exception) -> typer.Exit:
     """Print a one-line error in red and return the exit to raise."""
-    from securecli.console import CliConsole
+    from common.console import CliConsole
 
     CliConsole(stderr=True).error(error)
     return typer.Exit(code=2)
@@ -53,8 +53,8 @@ def eval_run(
         "<run>/eval/comparison.md: base, adapter and the paper's published figures")] = False,
 ) -> None:
     """Generate on a split, score it and write runs/<run>/eval/{predictions.jsonl, metrics.json, report.md, chart.png}."""
+    from common.console import CliConsole
     from eval.run import execution_note, plan_from_options, resolve_run_dir, run_comparison, run_eval, trained_model
-    from securecli.console import CliConsole
 
     try:
         run_dir = resolve_run_dir(run, backend.value)
@@ -94,8 +94,8 @@ def eval_exec(
     as_json: Annotated[bool, typer.Option("--json", help="print the execution metrics as JSON")] = False,
 ) -> None:
     """Score the execution predictions of an earlier `eval run` in the sandbox (for runs made where it cannot start)."""
+    from common.console import CliConsole
     from eval.run import score_execution_later
-    from securecli.console import CliConsole
 
     try:
         execution = score_execution_later(pred, out, workers)
@@ -115,8 +115,8 @@ def eval_compare(
     tuned: Annotated[str, typer.Argument(help="B: fine-tuned run (directory, name or metrics.json)")],
 ) -> None:
     """Print the metrics of two eval runs side by side (A = base or V2, B = fine-tuned or ours)."""
+    from common.console import CliConsole
     from eval.report import compare_table, describe_run, load_metrics
-    from securecli.console import CliConsole
 
     try:
         left, right = load_metrics(base), load_metrics(tuned)
@@ -133,10 +133,10 @@ def score(
     """Score a predictions file without a model: exact, equivalence, template, NLC2CMD, guard."""
     from rich.table import Table
 
+    from common.console import CliConsole
     from common.jsonl import write_jsonl
     from eval.predict import score_predictions
     from eval.report import flatten
-    from securecli.console import CliConsole
 
     try:
         rows, metrics = score_predictions(pred)

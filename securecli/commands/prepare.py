@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from securecli.console import CliConsole
+from common.console import CliConsole
 
 console = CliConsole()
 err_console = CliConsole(stderr=True)
