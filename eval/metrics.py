@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from common.prompt import is_refusal
@@ -81,13 +82,21 @@ def score_row(prediction: str | None, references: Sequence[str]) -> dict[str, An
     }
 
 
+@lru_cache(maxsize=1)
+def _guard_context():
+    """The guard's one default context (the same as `securecli check` and `ask` use), built once per process."""
+    from commandrisk import default_context
+
+    return default_context()
+
+
 def guard_verdict(command: str | None) -> dict[str, Any] | None:
     """Return the guard's verdict, risk and categories for a predicted command (None if none)."""
     if command is None or is_refusal(command):
         return None
     from commandrisk import assess
 
-    assessment = assess(command)
+    assessment = assess(command, _guard_context())
     return {
         "verdict": assessment.verdict.value,
         "risk": assessment.risk,

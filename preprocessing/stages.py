@@ -174,11 +174,12 @@ def danger_filter(
     records: list[Record], on_row: Callable[[int], None] | None = None
 ) -> tuple[list[Record], list[Reject]]:
     """Judge each command with `commandrisk`: block -> reject with its explanation, warn -> labelled."""
-    from commandrisk import assess
+    from commandrisk import assess, default_context
 
+    context = default_context()
     kept, rejects = [], []
     for record in records:
-        assessment = assess(record.command)
+        assessment = assess(record.command, context)
         if on_row:
             on_row(1)
         verdict = assessment.verdict.value

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from commandrisk import Context, default_context
 from eval.backends import Generation
+from eval.metrics import guard_verdict
 from securecli import ask
 from securecli.cli import build_app
 
@@ -35,6 +36,7 @@ class EchoBackend:
 def test_every_suite_command_gets_the_same_verdict_from_check_and_ask(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    guard_verdict.__globals__["_guard_context"].cache_clear()
     source = tmp_path / "commands.txt"
     source.write_text("".join(c + "\n" for c in SINGLE_LINE), encoding="utf-8")
     result = CliRunner().invoke(build_app(), ["check", "--json", "--file", str(source)])
@@ -50,6 +52,7 @@ def test_every_suite_command_gets_the_same_verdict_from_check_and_ask(tmp_path: 
         command_findings = {f.verdict for f in asked.findings if f.stage == "command"}
         got = max(command_findings, key=("allow", "warn", "block").index) if command_findings else "allow"
         assert got == verdict, command
+        assert guard_verdict(command)["verdict"] == verdict, command
     assert len(reshaped) <= 0.02 * len(SINGLE_LINE), reshaped
 
 
