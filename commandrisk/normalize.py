@@ -1,4 +1,8 @@
-"""Make input text what Bash would read: NUL bytes dropped, invalid Unicode made explicit, size capped."""
+"""Make input text what Bash would read: NUL bytes dropped, invalid Unicode made explicit, size capped.
+
+Characters beyond the Basic Multilingual Plane (emoji, private-use planes) are replaced by U+FFFD before
+parsing: the Bash grammar's scanner crashes on some of them, and no shell word's meaning depends on them.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ def normalize(command: str) -> Normalized:
     if not _encodes(text):
         invalid = sum(1 for c in text if _SURROGATES[0] <= ord(c) <= _SURROGATES[1])
         text = "".join("\ufffd" if _SURROGATES[0] <= ord(c) <= _SURROGATES[1] else c for c in text)
+    if any(ord(c) > 0xFFFF for c in text):
+        text = "".join("\ufffd" if ord(c) > 0xFFFF else c for c in text)
     truncated = len(text) > MAX_INPUT
     return Normalized(text[:MAX_INPUT] if truncated else text, nuls, invalid, truncated)
 

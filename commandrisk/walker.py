@@ -31,6 +31,7 @@ SAFE_EVAL_TOOLS = frozenset({"ssh-agent", "dircolors", "pyenv", "rbenv", "nodenv
                              "aws", "gcloud", "perl", "lesspipe", "lesspipe.sh", "dbus-launch", "echo", "printf"})
 """Tools whose output is shell code meant for `eval "$(tool ...)"` (environment setup)."""
 _LANGUAGE = Language(tree_sitter_bash.language())
+_ASTRAL_LEAD = re.compile(rb"[\xf0-\xf7]")
 _local = threading.local()
 RISKY_TOKEN_RE = re.compile(
     r"\b(rm|dd|mkfs\w*|shred|wipefs|curl|wget|nc|ncat|socat|chmod|chown|sudo|eval|exec|base64|crontab|iptables|"
@@ -166,7 +167,10 @@ class Walk:
         self.outer = outer
 
     def run(self, state: State) -> None:
-        """Parse and walk the whole source."""
+        """Parse and walk the whole source (characters beyond the BMP replaced first: they crash the scanner)."""
+        if _ASTRAL_LEAD.search(self.source):
+            text = self.source.decode("utf-8", "surrogateescape")
+            self.source = "".join("\ufffd" if ord(c) > 0xFFFF else c for c in text).encode("utf-8", "surrogateescape")
         tree = parser().parse(self.source)
         root = tree.root_node
         if root.has_error:

@@ -16,20 +16,11 @@ from huggingface_hub import CommitOperationDelete, ModelCard
 from test_publish_helpers import PASSING_EVAL, RecordingHfApi, make_run
 from typer.testing import CliRunner
 
+from common.hub import VerificationError, pull, resolve_adapter
 from common.prompt import SYSTEM_PROMPT
 from common.provenance import sha256_file
 from common.tiny import build_tiny_model
-from publish.hub import (
-    PublishError,
-    PublishPlan,
-    PublishRefused,
-    VerificationError,
-    format_plan,
-    publish_run,
-    pull,
-    resolve_adapter,
-    usage_text,
-)
+from publish.hub import PublishError, PublishPlan, PublishRefused, format_plan, publish_run, usage_text
 from publish.manifest import read_run_manifest
 from securecli.commands.publish import register
 
