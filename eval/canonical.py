@@ -165,7 +165,9 @@ def parse(command: str) -> Node | None:
     """Parse Bash; return the root node, or None if the text has a syntax error or is empty."""
     if not command.strip():
         return None
-    root = _parser().parse(command.encode()).root_node
+    from commandrisk.normalize import normalize
+
+    root = _parser().parse(normalize(command).text.encode()).root_node
     return None if root.has_error else root
 
 
