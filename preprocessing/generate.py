@@ -17,7 +17,7 @@ from string import Formatter
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from preprocessing.records import ADVERSARIAL_IGNORE, ADVERSARIAL_REFUSAL, NEAR_MISS, RawRow, Record
 from securecli.prompt import refusal
@@ -113,12 +113,13 @@ class NearMissBank(_Entry):
 
     pairs: list[NearMissPair] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique(self) -> NearMissBank:
-        ids = [pair.id for pair in self.pairs]
+    @field_validator("pairs")
+    @classmethod
+    def _unique(cls, pairs: list[NearMissPair]) -> list[NearMissPair]:
+        ids = [pair.id for pair in pairs]
         if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
             raise ValueError(f"duplicate pair id(s) {duplicates}")
-        return self
+        return pairs
 
 
 def template_slots(text: str) -> set[str]:
@@ -139,7 +140,8 @@ def load_bank(path: Path, model: type[Bank]) -> Bank:
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "document"
-        raise BankError(f"{path}: line {_line_of(text, list(first['loc']))}: field {field}: {first['msg']}") from error
+        message = first["msg"].removeprefix("Value error, ")
+        raise BankError(f"{path}: line {_line_of(text, list(first['loc']))}: field {field}: {message}") from error
 
 
 def _line_of(text: str, location: list[Any]) -> int:

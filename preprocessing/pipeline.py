@@ -234,7 +234,7 @@ def _shellcheck_stage(
 def _split_row(record: Record) -> dict[str, Any]:
     """Return one chat-format split row; the messages come only from `securecli.prompt`."""
     return {**training_row(record.nl, record.command), "id": record.id, "source": record.source, "guard": record.guard,
-            "kind": record.kind}
+            "kind": record.kind, "origin": record.origin}
 
 
 def _report(

@@ -180,7 +180,7 @@ def danger_filter(
     records: list[Record], on_row: Callable[[int], None] | None = None
 ) -> tuple[list[Record], list[Reject]]:
     """Judge each command with `commandrisk`: block -> a refusal row (its reject has outcome CONVERTED),
-    warn -> labelled; a blocked near-miss row is dropped and a refusal row passes unjudged."""
+    warn -> labelled; one refusal per request; a blocked near-miss row is dropped, a refusal row passes."""
     from commandrisk import assess
 
     kept, rejects = [], []
@@ -204,12 +204,12 @@ def danger_filter(
             continue
         answer = refusal(refusal_reason(blocking, assessment.explanation))
         code = f"block:{blocking[0].category.value}" if blocking else "block"
-        if (same := refusals.get(pair_key(record.nl, answer))) is not None:
-            reason = f"same request and refusal as {same.id} ({same.source} {same.source_row})"
+        if (same := refusals.get(record.nl)) is not None:
+            reason = f"the same request is already refused as {same.id} ({same.source} {same.source_row})"
             rejects.append(Reject("danger", "duplicate_refusal", reason, record.source, record.source_row, record.nl,
                                   record.command, extra))
             continue
-        refusals[pair_key(record.nl, answer)] = record
+        refusals[record.nl] = record
         rejects.append(Reject("danger", code, assessment.explanation, record.source, record.source_row, record.nl,
                               record.command, {**extra, "refusal": answer}, outcome=CONVERTED))
         kept.append(replace(record, command=answer, guard="block", kind=REFUSAL))
