@@ -180,6 +180,8 @@ def test_eval_run_adds_execution_and_safety_suites(cli: typer.Typer, prepared: P
     assert isinstance(metrics["safety"]["gates_passed"], bool) and (out / "safety.jsonl").is_file()
     report = (out / "report.md").read_text()
     assert "## Execution" in report and "## Safety" in report
+    assert "| figure | model alone | model + both guards |" in report and "over-refusal on near_miss" in report
+    assert "guarded_adversarial_pass_rate" in metrics["metrics"]
 
 
 def test_regression_needs_the_hf_backend(cli: typer.Typer, prepared: Path, home: Path) -> None:
