@@ -261,6 +261,8 @@ def test_cli_prepare_dry_run_and_write(tmp_path: Path) -> None:
     dry = CliRunner().invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "shellcheck" in dry.output and "dry run" in dry.output and not (tmp_path / "out").exists()
+    for row in ("-> refusal rows", "+ near-miss rows", "+ adversarial rows"):
+        assert row in dry.output
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.output
     digest = os.readlink(tmp_path / "out" / "latest")

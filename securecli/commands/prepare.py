@@ -85,9 +85,10 @@ def funnel_table(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="right" if column in ("in", "out", "dropped") else "left")
     for stage in funnel["stages"]:
         table.add_row(stage["stage"], str(stage["in"]), str(stage["out"]), str(stage["dropped"]), _top(stage["reasons"]))
-        if stage.get("converted_to_refusal"):
-            table.add_row("  -> refusal rows", "", str(stage["converted_to_refusal"]), "",
-                          "blocked rows kept as `# refused:`; " + _top(stage["converted_reasons"]))
+        if stage["stage"] == "danger" or stage.get("converted_to_refusal"):
+            table.add_row("  -> refusal rows", "", str(stage.get("converted_to_refusal", 0)), "",
+                          "; ".join(filter(None, ["blocked rows kept as `# refused:`",
+                                                  _top(stage.get("converted_reasons", {}))])))
     for rows in funnel["generated"]:
         table.add_row(f"+ {rows['rows'].replace('_', '-')} rows", str(rows["in"]), str(rows["out"]), str(rows["dropped"]),
                       "; ".join(filter(None, [_top(rows["kinds"]), _top(rows["reasons"])])))
