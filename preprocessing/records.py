@@ -32,7 +32,8 @@ class RawRow:
 
 @dataclass(frozen=True)
 class Record:
-    """One validated pair `{id, nl, command, source, source_row}`; `guard` is set by the danger filter.
+    """One validated pair `{id, nl, command, source, source_row}`; `guard` is set by the danger filter
+    ("block" on a converted refusal, "none" on a generated refusal, which has no command to judge).
 
     `kind` is one of the row kinds above; `origin` is the id of the source row a generated row wraps
     (the split keeps the two together); `family` is a generated adversarial row's attack family.
