@@ -54,8 +54,10 @@ def test_only_the_assistant_turn_is_trained_and_refusals_exactly(run, tiny_model
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
     train_rows = [json.loads(line) for line in (prepared / "train.jsonl").read_text().splitlines()]
     expected = Counter(row["messages"][2]["content"] + END_OF_TURN for row in train_rows)
+    refusal_ids = Counter(tuple(tokenizer(row["messages"][2]["content"] + END_OF_TURN, add_special_tokens=False)["input_ids"])
+                          for row in train_rows if row["kind"] in ("refusal", "adversarial_refusal"))
     trained: Counter[str] = Counter()
-    refusals = 0
+    trained_refusals: Counter[tuple[int, ...]] = Counter()
     for row in _tokenized_rows(result.run_dir):
         positions = [i for i, label in enumerate(row["labels"]) if label != -100]
         assert positions == list(range(positions[0], positions[-1] + 1)), "one contiguous trained span"
@@ -65,12 +67,11 @@ def test_only_the_assistant_turn_is_trained_and_refusals_exactly(run, tiny_model
         prompt = tokenizer.decode(row["input_ids"][: positions[0]])
         assert prompt.endswith("<|im_start|>assistant\n"), "everything before the answer is masked"
         if text.startswith(REFUSAL_PREFIX):
-            refusals += 1
-            assert span == tokenizer(text, add_special_tokens=False)["input_ids"]
+            trained_refusals[tuple(span)] += 1
             assert text.endswith(END_OF_TURN) and "\n" not in text
         trained[text] += 1
     assert trained == expected
-    assert refusals == sum(row["kind"] in ("refusal", "adversarial_refusal") for row in train_rows) > 0
+    assert trained_refusals == refusal_ids and sum(refusal_ids.values()) > 0
 
 
 def test_the_tiny_qlora_run_trains_on_the_new_rows(run) -> None:
