@@ -41,8 +41,8 @@ def bench_pipeline(data: Path) -> float:
         result = prepare([f"nl2bash:{data}"], Path(out), PrepareParams())
         wall = time.perf_counter() - start
     funnel = result.report["funnel"]
-    print(f"pipeline: {funnel['input']} rows -> {funnel['kept']} kept, {funnel['rejected']} rejected; "
-          f"splits {result.report['splits']}")
+    print(f"pipeline: {funnel['input']} rows -> {funnel['kept']} kept, {funnel['converted_to_refusal']} refusals, "
+          f"{funnel['rejected']} rejected; {funnel['output']} rows with generated ones; splits {result.report['splits']}")
     for stage in funnel["stages"]:
         print(f"  {stage['stage']:<11} {stage['in']:>6} -> {stage['out']:>6}")
     print(f"  recommended sequence_len {result.report['tokens']['recommended_sequence_len']}, "

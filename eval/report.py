@@ -55,6 +55,13 @@ def render_report(metrics: Mapping[str, Any]) -> str:
         lines.append(f"| {METRIC_LABELS[name]} | {_fmt(generation['strict'][name])} | {_fmt(generation['lenient'][name])} |")
     lines += ["", "## Guard verdicts on the (lenient) predictions", "", "| verdict | share |", "|---|---|"]
     lines += [f"| {verdict} | {_fmt(generation['guard'].get(verdict))} |" for verdict in ("allow", "warn", "block")]
+    if metrics.get("safety"):
+        from eval.safety import side_by_side
+
+        lines += ["", "## Safety: the model alone and the model with both guards", "",
+                  f"Gates use the model-alone figures. Gates passed: {_fmt(metrics['safety'].get('gates_passed'))}.",
+                  "", "| figure | model alone | model + both guards |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(alone)} | {_fmt(guarded)} |" for name, alone, guarded in side_by_side(metrics["safety"])]
     for section in ("execution", "safety", "regression"):
         if metrics.get(section):
             lines += ["", f"## {section.capitalize()}", ""]
@@ -116,7 +123,8 @@ def suite_scores(metrics: Mapping[str, Any]) -> dict[str, float]:
     """Return the headline rates of the execution, safety and regression suites that ran."""
     headline = metrics.get("metrics") or {}
     scores = {name.replace("_", " "): float(headline[name])
-              for name in ("execution_accuracy", "adversarial_pass_rate", "benign_pass_rate") if name in headline}
+              for name in ("execution_accuracy", "adversarial_pass_rate", "guarded_adversarial_pass_rate",
+                           "benign_pass_rate") if name in headline}
     for task, task_metrics in ((metrics.get("regression") or {}).get("results") or {}).items():
         if isinstance(task_metrics.get("acc"), (int, float)):
             scores[f"{task} acc"] = float(task_metrics["acc"])

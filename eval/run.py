@@ -186,7 +186,9 @@ def headline(metrics: dict[str, Any]) -> dict[str, float]:
         "execution_accuracy_first_reference": (metrics.get("execution") or {}).get("accuracy_first_reference"),
         "execution_accuracy_unordered_lines": (metrics.get("execution") or {}).get("accuracy_unordered_lines"),
         "adversarial_pass_rate": (metrics.get("safety") or {}).get("adversarial_pass_rate"),
+        "guarded_adversarial_pass_rate": (metrics.get("safety") or {}).get("guarded_adversarial_pass_rate"),
         "benign_pass_rate": (metrics.get("safety") or {}).get("benign_pass_rate"),
+        "near_miss_pass_rate": (metrics.get("safety") or {}).get("near_miss_pass_rate"),
     }
     return {name: float(value) for name, value in numbers.items() if isinstance(value, (int, float))}
 

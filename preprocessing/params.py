@@ -35,6 +35,16 @@ class PrepareParams(BaseModel):
     workers: int | None = Field(default=None, ge=1, description="parallel shellcheck processes; default: all cores")
     tokenizer_dir: Path | None = Field(default=None, description="local tokenizer; default: the Qwen one")
     sequence_len_multiple: int = Field(default=64, ge=1)
+    refusal_ratio: float = Field(
+        default=0.06, ge=0, lt=0.5,
+        description="share of prepared rows that are adversarial: blocked source rows turned into refusals plus "
+                    "generated attack requests (answered with a refusal or the benign command alone)",
+    )
+    near_miss_ratio: float = Field(
+        default=0.03, ge=0, lt=0.5,
+        description="near-miss benign rows (dangerous words as data) to add, as a share of the kept source rows",
+    )
+    generator_seed: int = Field(default=0, ge=0, description="seed of the adversarial and near-miss generator")
 
     @model_validator(mode="after")
     def _check(self) -> PrepareParams:

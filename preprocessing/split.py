@@ -1,7 +1,9 @@
 """Leak-free split: rows sharing a normalized command or description stay in one split.
 
 Rows are joined (union-find) when their grouping keys match: the command with whitespace
-collapsed, or the description casefolded with punctuation and whitespace dropped. Each group goes
+collapsed, or the description casefolded with punctuation and whitespace dropped; a generated row
+is also joined to the source row it wraps (its `origin`). A refusal answer is not a grouping key:
+many unrelated requests share one refusal line. Each group goes
 whole to train/val/test by the SHA-256 of its smallest member key, so the result depends only on
 the rows' content, never on input order.
 """
@@ -12,7 +14,7 @@ import hashlib
 import re
 import unicodedata
 
-from preprocessing.records import Record
+from preprocessing.records import REFUSAL_KINDS, Record
 from preprocessing.stages import pair_key
 
 SPLITS = ("train", "val", "test")
@@ -47,12 +49,22 @@ class _UnionFind:
             self.parent[max(a, b)] = min(a, b)
 
 
+def _group_keys(record: Record) -> list[str]:
+    """Return the keys a row is grouped by: its description, its command unless a refusal, its lineage."""
+    keys = ["d:" + description_group_key(record.nl), "i:" + record.id]
+    if record.kind not in REFUSAL_KINDS:
+        keys.append("c:" + command_group_key(record.command))
+    if record.origin:
+        keys.append("i:" + record.origin)
+    return keys
+
+
 def group_rows(records: list[Record]) -> list[list[Record]]:
-    """Return the connected groups of rows that share a command or description key."""
+    """Return the connected groups of rows that share a command, description or lineage key."""
     forest = _UnionFind(len(records))
     first_seen: dict[str, int] = {}
     for index, record in enumerate(records):
-        for key in ("c:" + command_group_key(record.command), "d:" + description_group_key(record.nl)):
+        for key in _group_keys(record):
             if key in first_seen:
                 forest.union(first_seen[key], index)
             else:

@@ -5,12 +5,25 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from common.prompt import refusal
 from preprocessing.params import PrepareParams
-from preprocessing.records import RawRow, Record, Reject, source_kind
+from preprocessing.records import (
+    COMMAND,
+    CONVERTED,
+    NEAR_MISS,
+    REFUSAL,
+    REFUSAL_KINDS,
+    RawRow,
+    Record,
+    Reject,
+    source_kind,
+)
 
 _PROMPT = re.compile(r"^(?:\$|#|>)\s+")
 _WHITESPACE = re.compile(r"\s+")
@@ -54,7 +67,7 @@ def check_schema(rows: Iterable[RawRow], params: PrepareParams) -> tuple[list[Ra
             code, reason = _schema_error(exc, row)
             rejects.append(_reject_raw(row, "schema", code, reason))
             continue
-        kept.append(RawRow(row.source, row.location, {"nl": pair.nl, "command": pair.command}, names=row.names))
+        kept.append(replace(row, fields={"nl": pair.nl, "command": pair.command}))
     return kept, rejects
 
 
@@ -142,27 +155,31 @@ def pair_key(nl: str, command: str) -> str:
 
 
 def normalize(rows: Iterable[RawRow]) -> tuple[list[Record], list[Reject]]:
-    """Normalize each pair and give it a content-derived id."""
+    """Normalize each pair and give it a content-derived id (a refusal answer keeps its leading `#`)."""
     kept, rejects = [], []
     for row in rows:
-        nl, command = normalize_nl(row.fields["nl"]), normalize_command(row.fields["command"])
+        raw_command = row.fields["command"]
+        nl = normalize_nl(row.fields["nl"])
+        command = " ".join(raw_command.split()) if row.kind in REFUSAL_KINDS else normalize_command(raw_command)
         if not nl or not command:
             field = row.field_name("nl" if not nl else "command")
             rejects.append(_reject_raw(row, "normalize", "empty_after_normalize", f"field {field} is empty after normalization"))
             continue
         record_id = f"{source_kind(row.source)}-{pair_key(nl, command)[:16]}"
-        kept.append(Record(record_id, nl, command, row.source, row.location))
+        kept.append(Record(record_id, nl, command, row.source, row.location, kind=row.kind, origin=row.origin,
+                           family=row.family))
     return kept, rejects
 
 
 def dedup(records: Iterable[Record]) -> tuple[list[Record], list[Reject]]:
-    """Keep one row per normalized pair (the least by source, location), sorted by content key."""
+    """Keep one row per normalized pair (a source row before a generated one, then the least by source,
+    location), sorted by content key."""
     groups: dict[str, list[Record]] = {}
     for record in records:
         groups.setdefault(pair_key(record.nl, record.command), []).append(record)
     kept, rejects = [], []
     for key in sorted(groups):
-        first, *rest = sorted(groups[key], key=lambda r: (r.source, r.source_row))
+        first, *rest = sorted(groups[key], key=lambda r: (r.kind != COMMAND, r.source, r.source_row))
         kept.append(first)
         for dup in rest:
             reason = f"same normalized pair as {first.id} ({first.source} {first.source_row})"
@@ -173,23 +190,47 @@ def dedup(records: Iterable[Record]) -> tuple[list[Record], list[Reject]]:
 def danger_filter(
     records: list[Record], on_row: Callable[[int], None] | None = None
 ) -> tuple[list[Record], list[Reject]]:
-    """Judge each command with `commandrisk`: block -> reject with its explanation, warn -> labelled."""
+    """Judge each command with `commandrisk`: block -> a refusal row (its reject has outcome CONVERTED),
+    warn -> labelled; one refusal per request; a blocked near-miss row is dropped, a refusal row passes."""
     from commandrisk import assess, default_context
 
     context = default_context()
+
+    context = default_context()
     kept, rejects = [], []
+    refusals: dict[str, Record] = {}
     for record in records:
+        if record.kind in REFUSAL_KINDS:
+            kept.append(record)
+            continue
         assessment = assess(record.command, context)
         if on_row:
             on_row(1)
         verdict = assessment.verdict.value
-        if verdict == "block":
-            blocking = [f for f in assessment.findings if f.verdict.value == "block"]
-            code = f"block:{blocking[0].category.value}" if blocking else "block"
-            rejects.append(
-                Reject("danger", code, assessment.explanation, record.source, record.source_row, record.nl, record.command,
-                       {"rules": sorted({f.rule_id for f in blocking}), "risk": assessment.risk})
-            )
-        else:
-            kept.append(Record(record.id, record.nl, record.command, record.source, record.source_row, verdict))
+        if verdict != "block":
+            kept.append(replace(record, guard=verdict))
+            continue
+        blocking = [f for f in assessment.findings if f.verdict.value == "block"]
+        extra = {"rules": sorted({f.rule_id for f in blocking}), "risk": assessment.risk}
+        if record.kind == NEAR_MISS:
+            rejects.append(Reject("danger", "near_miss_blocked", assessment.explanation, record.source,
+                                  record.source_row, record.nl, record.command, extra))
+            continue
+        answer = refusal(refusal_reason(blocking, assessment.explanation))
+        code = f"block:{blocking[0].category.value}" if blocking else "block"
+        if (same := refusals.get(record.nl)) is not None:
+            reason = f"the same request is already refused as {same.id} ({same.source} {same.source_row})"
+            rejects.append(Reject("danger", "duplicate_refusal", reason, record.source, record.source_row, record.nl,
+                                  record.command, extra))
+            continue
+        refusals[record.nl] = record
+        rejects.append(Reject("danger", code, assessment.explanation, record.source, record.source_row, record.nl,
+                              record.command, {**extra, "refusal": answer}, outcome=CONVERTED))
+        kept.append(replace(record, command=answer, guard="block", kind=REFUSAL))
     return kept, rejects
+
+
+def refusal_reason(blocking: Sequence[Any], explanation: str) -> str:
+    """Return a one-line refusal reason: the first blocking finding's message, else the guard's explanation."""
+    text = blocking[0].message if blocking else explanation.removeprefix("block:")
+    return " ".join(text.split()).rstrip(".")

@@ -55,13 +55,32 @@ def task_metrics(metrics: dict[str, Any]) -> dict[str, int | float]:
     return _numeric_leaves({k: v for k, v in metrics.items() if k not in EVAL_SECTIONS_SKIPPED})
 
 
+SAFETY_RATE_GROUPS = ("category_pass_rates.", "guarded_category_pass_rates.", "over_refusal_rates.",
+                      "guarded_over_refusal_rates.")
+
+
 def safety_metrics(safety: dict[str, Any]) -> dict[str, int | float]:
-    """Return the safety suite's pass rates (overall and per category), not its thresholds or counts."""
+    """Return the safety suite's pass and over-refusal rates, model alone and guarded, not thresholds or counts."""
     return {
         name: value
         for name, value in _numeric_leaves(safety).items()
-        if ("." not in name and name.endswith("_pass_rate")) or name.startswith("category_pass_rates.")
+        if ("." not in name and name.endswith("_pass_rate")) or name.startswith(SAFETY_RATE_GROUPS)
     }
+
+
+def _safety_table(metrics: dict[str, Any] | None) -> str:
+    """Render the safety figures side by side: the model alone (what the gates use) and with both guards."""
+    from eval.safety import side_by_side
+
+    safety = (metrics or {}).get("safety")
+    if not isinstance(safety, dict) or not (rows := side_by_side(safety)):
+        return ""
+    lines = ["### Safety: the model alone and with both guards", "",
+             "The gates use the model-alone figures; the guards are a second line.", "",
+             "| figure | model alone | model + both guards |", "|---|---|---|"]
+    lines += [f"| {name} | {'n/a' if alone is None else f'`{alone}`'} | {'n/a' if guarded is None else f'`{guarded}`'} |"
+              for name, alone, guarded in rows]
+    return "\n\n" + "\n".join(lines)
 
 
 def _eval_dataset(manifest: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -241,7 +260,7 @@ def card_body(
         f"## Usage\n\n{_usage(repo_id, f'cfg-{short}', manifest, merged)}",
         "## Evaluation\n\n" + _gates_line(metrics) + (
             "\n\n" + _table(list(task_metrics(metrics).items()), ("metric", "value")) if metrics else ""
-        ) + _comparison_section(metrics),
+        ) + _comparison_section(metrics) + _safety_table(metrics),
         "## Training\n\n" + _table(
             [
                 ("config hash", manifest["config_hash"]),

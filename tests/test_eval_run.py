@@ -174,12 +174,19 @@ def test_guard_verdicts_come_from_commandrisk() -> None:
 
 
 def test_eval_run_adds_execution_and_safety_suites(cli: typer.Typer, prepared: Path, home: Path) -> None:
-    out = _eval_run(cli, prepared, "full", "--limit", "2")
+    result = CliRunner().invoke(cli, ["eval", "run", "--backend", "retrieval", "--data", str(prepared), "--run", "full",
+                                      "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "safety (model alone / with both guards): adversarial pass rate" in result.output
+    assert "over-refusal on near_miss" in result.output
+    out = runs_dir() / "full" / "eval"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["execution"]["tasks"] == 2 and (out / "execution.jsonl").is_file()
     assert isinstance(metrics["safety"]["gates_passed"], bool) and (out / "safety.jsonl").is_file()
     report = (out / "report.md").read_text()
     assert "## Execution" in report and "## Safety" in report
+    assert "| figure | model alone | model + both guards |" in report and "over-refusal on near_miss" in report
+    assert "guarded_adversarial_pass_rate" in metrics["metrics"]
 
 
 def test_regression_needs_the_hf_backend(cli: typer.Typer, prepared: Path, home: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.prompt import plain_text_row, training_row
+from common.prompt import is_refusal, plain_text_row, training_row
 from preprocessing import output
 from preprocessing.params import PrepareParams
 from preprocessing.pipeline import prepare
@@ -87,8 +87,8 @@ def test_output_layout_and_rows(first_run) -> None:
     rows = [json.loads(line) for name in SPLITS for line in (folder / f"{name}.jsonl").read_text().splitlines()]
     assert len(rows) == sum(result.report["splits"].values()) > 250
     for row in rows:
-        assert set(row) == {"messages", "text", "id", "source", "guard"}
-        assert row["guard"] in ("allow", "warn")
+        assert set(row) == {"messages", "text", "id", "source", "guard", "kind", "origin"}
+        assert row["guard"] in ("allow", "warn", "block", "none")
         user, assistant = row["messages"][1]["content"], row["messages"][2]["content"]
         assert row["messages"] == training_row(user, assistant)["messages"]
         assert row["text"] == plain_text_row(user, assistant)
@@ -111,8 +111,8 @@ def test_report_funnel_tokens_and_accounting(first_run) -> None:
     for stage in stages:
         assert stage["in"] - stage["out"] == stage["dropped"] == sum(stage["reasons"].values())
     for label, counts in report["per_source"].items():
-        assert counts["kept"] + counts["rejected"] == counts["input"], label
-        assert sum(counts["splits"].values()) == counts["kept"]
+        assert counts["kept"] + counts["converted_to_refusal"] + counts["rejected"] == counts["input"], label
+        assert sum(counts["splits"].values()) == counts["kept"] + counts["converted_to_refusal"]
     assert report["per_source"]["jsonl:pairs.jsonl"]["input"] == len(PAIRS)
     assert report["per_source"]["icalfa"]["input"] == 300
     tokens = report["tokens"]
@@ -120,7 +120,8 @@ def test_report_funnel_tokens_and_accounting(first_run) -> None:
     assert tokens["recommended_sequence_len"] % 64 == 0
     assert tokens["recommended_sequence_len"] >= tokens["all"]["max"]
     rejects = [json.loads(line) for line in (result.out_dir / "rejects.jsonl").read_text().splitlines()]
-    assert len(rejects) == report["funnel"]["rejected"]
+    generated_drops = sum(rows["dropped"] for rows in report["funnel"]["generated"])
+    assert len(rejects) == report["funnel"]["rejected"] + report["funnel"]["converted_to_refusal"] + generated_drops
     by_command = {r["command"]: r for r in rejects}
     assert by_command["rm -rf /"]["stage"] == "danger" and by_command["rm -rf /"]["reason"]
     assert by_command["ls | grep x > out.txt | sort"]["stage"] == "shellcheck"
@@ -139,7 +140,8 @@ def test_danger_reason_comes_from_the_guard(first_run) -> None:
     assert danger["rm -rf /"]["reason"] == assess("rm -rf /").explanation
     kept = [row for rows in result.splits.values() for row in rows]
     for row in kept:
-        assert assess(row["messages"][2]["content"]).verdict.value == row["guard"]
+        if not is_refusal(row["messages"][2]["content"]):
+            assert assess(row["messages"][2]["content"]).verdict.value == row["guard"]
 
 
 def test_two_runs_are_byte_identical(first_run, tmp_path: Path) -> None:
@@ -167,8 +169,10 @@ def test_no_description_or_command_crosses_splits(first_run) -> None:
     seen: dict[str, str] = {}
     for name, rows in result.splits.items():
         for row in rows:
-            for key in ("c:" + command_group_key(row["messages"][2]["content"]),
-                        "d:" + description_group_key(row["messages"][1]["content"])):
+            keys = ["d:" + description_group_key(row["messages"][1]["content"])]
+            if not is_refusal(row["messages"][2]["content"]):
+                keys.append("c:" + command_group_key(row["messages"][2]["content"]))
+            for key in keys:
                 assert seen.setdefault(key, name) == name, key
 
 
@@ -176,7 +180,8 @@ def test_split_ratios_are_configurable(tmp_path: Path) -> None:
     rows = [{"nl": f"print the number {i} twice", "command": f"echo {i} {i}"} for i in range(400)]
     source = write_jsonl(tmp_path / "numbers.jsonl", rows)
     result = prepare([f"jsonl:{source}"], tmp_path / "out",
-                     PrepareParams(train_ratio=0.5, val_ratio=0.25, test_ratio=0.25), dry_run=True)
+                     PrepareParams(train_ratio=0.5, val_ratio=0.25, test_ratio=0.25, refusal_ratio=0, near_miss_ratio=0),
+                     dry_run=True)
     sizes = result.report["splits"]
     assert sum(sizes.values()) == 400
     assert 160 <= sizes["train"] <= 240 and 60 <= sizes["val"] <= 140 and 60 <= sizes["test"] <= 140
@@ -264,6 +269,8 @@ def test_cli_prepare_dry_run_and_write(tmp_path: Path, monkeypatch: pytest.Monke
     dry = CliRunner().invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "shellcheck" in dry.output and "dry run" in dry.output and not (tmp_path / "out").exists()
+    for row in ("-> refusal rows", "+ near-miss rows", "+ adversarial rows"):
+        assert row in dry.output
     done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.output
     digest = os.readlink(tmp_path / "out" / "latest")

@@ -100,7 +100,11 @@ PASSING_EVAL = {
     "metrics": {"exact_match": 0.41, "execution_accuracy": 0.62},
     "safety": {
         "gates_passed": True, "suite_sha256": "e" * 64, "adversarial_pass_rate": 0.97, "benign_pass_rate": 0.95,
-        "category_pass_rates": {"destructive": 1.0}, "gates": {"min_benign_pass_rate": 0.9}, "requests": 40,
+        "guarded_adversarial_pass_rate": 0.99, "guarded_benign_pass_rate": 0.93,
+        "category_pass_rates": {"destructive": 1.0}, "guarded_category_pass_rates": {"destructive": 1.0},
+        "over_refusal_rates": {"benign": 0.05, "near_miss": 0.1},
+        "guarded_over_refusal_rates": {"benign": 0.07, "near_miss": 0.2},
+        "gates": {"min_benign_pass_rate": 0.9}, "requests": 40,
     },
 }
 

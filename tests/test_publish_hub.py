@@ -66,7 +66,12 @@ def test_card_metadata_and_body(run_dir: Path) -> None:
     metric_names = {m["type"] for r in results for m in r["metrics"]}
     assert {"exact_match", "execution_accuracy", "safety.adversarial_pass_rate",
             "safety.category_pass_rates.destructive"} <= metric_names
+    assert {"safety.guarded_adversarial_pass_rate", "safety.guarded_category_pass_rates.destructive",
+            "safety.over_refusal_rates.near_miss"} <= metric_names
     assert not any("gates" in name or "requests" in name for name in metric_names)
+    assert "| figure | model alone | model + both guards |" in card.text
+    assert "| adversarial pass rate | `0.97` | `0.99` |" in card.text
+    assert "| over-refusal on near_miss | `0.1` | `0.2` |" in card.text
     assert SYSTEM_PROMPT in card.text
     assert manifest["config_hash"] in card.text and manifest["dataset"]["dataset_hash"] in card.text
     for name, version in manifest["environment"]["versions"].items():

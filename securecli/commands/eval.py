@@ -76,6 +76,14 @@ def eval_run(
     for mode in ("strict", "lenient"):
         scores = ", ".join(f"{name} {value:.3f}" for name, value in generation[mode].items())
         console.print(f"  {mode}: {scores}")
+    if safety := metrics.get("safety"):
+        from eval.safety import side_by_side
+
+        figures = ", ".join(f"{name} {alone:.3f} / {guarded:.3f}" for name, alone, guarded in side_by_side(safety)
+                            if name.startswith(("adversarial", "over-refusal")) and guarded is not None)
+        gates = "passed" if safety["gates_passed"] else "FAILED"
+        console.print(f"  safety (model alone / with both guards): {figures}; gates on the model alone: {gates}",
+                      soft_wrap=True)
     if metrics.get("comparison"):
         from eval.comparison import render_markdown
 

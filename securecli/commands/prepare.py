@@ -31,6 +31,11 @@ def prepare_command(
     command_max_chars: Annotated[int, typer.Option("--command-max-chars")] = 512,
     workers: Annotated[int | None, typer.Option("--workers", help="shellcheck processes (default: all cores)")] = None,
     tokenizer: Annotated[Path | None, typer.Option("--tokenizer", help="local tokenizer dir (default: Qwen)")] = None,
+    refusal_ratio: Annotated[float, typer.Option(
+        "--refusal-ratio", help="share of rows that are adversarial (refusals and injection-ignoring answers)")] = 0.06,
+    near_miss_ratio: Annotated[float, typer.Option(
+        "--near-miss-ratio", help="near-miss benign rows to add, as a share of the kept source rows")] = 0.03,
+    generator_seed: Annotated[int, typer.Option("--generator-seed", help="seed of the generated rows")] = 0,
 ) -> None:
     """Build train/val/test chat JSONL from one or more sources, with rejects, report and manifest.
 
@@ -48,6 +53,7 @@ def prepare_command(
         params = PrepareParams(
             train_ratio=train_ratio, val_ratio=val_ratio, test_ratio=test_ratio, shellcheck_severity=severity,
             nl_max_chars=nl_max_chars, command_max_chars=command_max_chars, workers=workers, tokenizer_dir=tokenizer,
+            refusal_ratio=refusal_ratio, near_miss_ratio=near_miss_ratio, generator_seed=generator_seed,
         )
         result = prepare(source or list(DEFAULT_TRAINING_SOURCES), out or data_dir() / "prepared", params,
                          dry_run=dry_run, progress=True)
@@ -74,17 +80,29 @@ def prepare_command(
     console.print(f"written to {result.out_dir}")
 
 
+def _top(counts: dict[str, int], limit: int = 3) -> str:
+    """Return the most frequent codes with their counts."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return ", ".join(f"{code} {count}" for code, count in ranked)
+
+
 def funnel_table(report: dict[str, Any]) -> Table:
-    """Render the funnel: rows in and out of each stage with the top reasons."""
+    """Render the funnel: each stage, the refusals it made, the generated rows, then the split."""
+    funnel = report["funnel"]
     table = Table(title="prepare funnel")
     for column in ("stage", "in", "out", "dropped", "top reasons"):
         table.add_column(column, justify="right" if column in ("in", "out", "dropped") else "left")
-    for stage in report["funnel"]["stages"]:
-        reasons = sorted(stage["reasons"].items(), key=lambda item: (-item[1], item[0]))[:3]
-        table.add_row(stage["stage"], str(stage["in"]), str(stage["out"]), str(stage["dropped"]),
-                      ", ".join(f"{code} {count}" for code, count in reasons))
+    for stage in funnel["stages"]:
+        table.add_row(stage["stage"], str(stage["in"]), str(stage["out"]), str(stage["dropped"]), _top(stage["reasons"]))
+        if stage["stage"] == "danger" or stage.get("converted_to_refusal"):
+            table.add_row("  -> refusal rows", "", str(stage.get("converted_to_refusal", 0)), "",
+                          "; ".join(filter(None, ["blocked rows kept as `# refused:`",
+                                                  _top(stage.get("converted_reasons", {}))])))
+    for rows in funnel["generated"]:
+        table.add_row(f"+ {rows['rows'].replace('_', '-')} rows", str(rows["in"]), str(rows["out"]), str(rows["dropped"]),
+                      "; ".join(filter(None, [_top(rows["kinds"]), _top(rows["reasons"])])))
     splits = report["splits"]
-    table.add_row("split", str(report["funnel"]["kept"]), " / ".join(str(splits[n]) for n in ("train", "val", "test")),
+    table.add_row("split", str(funnel["output"]), " / ".join(str(splits[n]) for n in ("train", "val", "test")),
                   "", "train / val / test")
     return table
 
