@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from publish.card import build_card, load_eval_metrics, safety_gates_passed
 from publish.confighash import short_hash
+from publish.export import EXPORT_DIR, read_export_manifest
 from publish.manifest import MANIFEST_NAME, ManifestError, read_json, read_run_manifest
 from securecli.provenance import sha256_file
 
@@ -158,7 +159,9 @@ def plan_publish(run_dir: Path, repo_id: str, *, merged: bool = False, force: bo
     config_path = run_dir / "config.yml"
     if not config_path.is_file():
         raise PublishError(f"{config_path}: the run's Axolotl config is missing")
-    card = str(build_card(manifest, metrics, repo_id=repo_id, merged=merged, forced=failures if force else []))
+    export = read_export_manifest(run_dir / EXPORT_DIR)
+    card = str(build_card(manifest, metrics, repo_id=repo_id, merged=merged, forced=failures if force else [],
+                          export=export))
     files = [
         *weight_files(run_dir, merged),
         _from_disk(CONFIG_NAME, config_path),
