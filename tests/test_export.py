@@ -290,3 +290,17 @@ def test_pull_export_ollama_in_one_step(
     assert gguf_fields(out / "adapter-f16.gguf")["adapter.type"] == "lora"
     assert "ollama create tiny-adapter" in result.output and "--model tiny-adapter" in result.output
     assert json.loads((out / "export.json").read_text())["base_gguf"]["sha256"] == sha256_file(exported / "base-f32.gguf")
+
+
+def test_ollama_library_base_by_default(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "library"
+    result = _cli(["export", str(run_dir), "--to", "ollama", "--outtype", "bf16", "--out", str(out)])
+    directives = dict(parse_modelfile((out / MODELFILE).read_text())[:4])
+    assert directives["FROM"] == "qwen2.5-coder:7b-instruct" and directives["ADAPTER"] == "./adapter-bf16.gguf"
+    recorded = json.loads((out / "export.json").read_text())
+    assert recorded["base_gguf"]["sha256"] is None and "ollama library" in recorded["base_gguf"]["source"]
+    assert recorded["adapter_gguf"]["outtype"] == "bf16" and recorded["adapter_gguf"]["general.type"] == "adapter"
+    short = json.loads((run_dir / "manifest.json").read_text())["config_hash"][:12]
+    assert f"ollama create securecli-{short}" in result.output
+    refused = CliRunner().invoke(build_app(), ["export", str(run_dir), "--to", "ollama", "--out", str(out), "--try", "ls"])
+    assert refused.exit_code == 2 and "--try needs a local base GGUF" in refused.output

@@ -55,6 +55,8 @@ def export(
             return
         if len(named) != 1:
             raise ExportError(f"--to {to} exports one run; got {len(named)} (several runs are for --to vllm)")
+        if try_request is not None and base_gguf is None and not convert_base:
+            raise ExportError("--try needs a local base GGUF: pass --base-gguf or --convert-base")
         options = ExportOptions(outtype=outtype, base_config=base_config, base_gguf=base_gguf,
                                 convert_base=convert_base, base_outtype=base_outtype)
         with console.status(f"converting {named[0][1] / 'adapter'} with llama.cpp's converters"):
@@ -68,10 +70,8 @@ def export(
 
 def _try(exported, request: str) -> None:
     """Print llama.cpp's greedy answer to one request with the exported base and LoRA."""
-    from publish.export import ExportError, llama_cpp_answer
+    from publish.export import llama_cpp_answer
 
-    if exported.base.path is None:
-        raise ExportError("--try needs a local base GGUF: pass --base-gguf or --convert-base")
     with console.status("decoding with llama.cpp"):
         answer = llama_cpp_answer(exported.base.path, exported.adapter_gguf, request)
     _say(f"llama.cpp (base + LoRA) answers {request!r}:\n  {answer!r}")
