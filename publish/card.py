@@ -241,8 +241,24 @@ def _comparison_section(metrics: dict[str, Any] | None) -> str:
             + render_markdown(metrics["comparison"]))
 
 
+def _local_section(export: dict[str, Any]) -> str:
+    """Describe the GGUF LoRA export: its file and sha256, and the base GGUF (name and sha256) it fits."""
+    adapter, base = export["adapter_gguf"], export["base_gguf"]
+    return "## Run it locally (llama.cpp, Ollama)\n\n" + _table(
+        [
+            ("GGUF LoRA", f"{adapter['path']} ({adapter['outtype']})"),
+            ("GGUF LoRA sha256", adapter["sha256"]),
+            ("fits base GGUF", base["name"]),
+            ("base GGUF sha256", base["sha256"] or "not a local file: " + base["source"]),
+            ("converted by", f"llama.cpp's convert_lora_to_gguf.py (llama-cpp-python {export['llama_cpp_python']})"),
+        ],
+        ("field", "value"),
+    ) + "\n\nMake the same files with `securecli export RUN --to ollama` (or `securecli pull REPO@REV --export ollama`)."
+
+
 def card_body(
-    manifest: dict[str, Any], metrics: dict[str, Any] | None, *, repo_id: str, merged: bool, forced: list[str]
+    manifest: dict[str, Any], metrics: dict[str, Any] | None, *, repo_id: str, merged: bool, forced: list[str],
+    export: dict[str, Any] | None = None,
 ) -> str:
     """Return the card's markdown body."""
     short = short_hash(manifest["config_hash"])
@@ -293,6 +309,8 @@ def card_body(
         "This re-prepares the data (checking its hash), retrains, and reports every difference in metrics, "
         "versions and hardware.",
     ]
+    if export and not merged:
+        sections.insert(3, _local_section(export))
     if forced:
         sections.insert(1, "> **Published with `--force`** despite: " + "; ".join(forced) + ".")
     return "\n\n".join(sections) + "\n"
@@ -306,8 +324,9 @@ def build_card(
     merged: bool = False,
     license: str = DEFAULT_LICENSE,
     forced: list[str] | None = None,
+    export: dict[str, Any] | None = None,
 ) -> ModelCard:
-    """Return the model card (YAML metadata + markdown body) for a run."""
+    """Return the model card (YAML metadata + markdown body) for a run; `export` is its `export/export.json`."""
     data = card_data(manifest, metrics, repo_id=repo_id, merged=merged, license=license)
-    body = card_body(manifest, metrics, repo_id=repo_id, merged=merged, forced=forced or [])
+    body = card_body(manifest, metrics, repo_id=repo_id, merged=merged, forced=forced or [], export=export)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")

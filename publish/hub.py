@@ -13,6 +13,7 @@ from common.hub import REF_PATTERN, TOKEN_ENV, parse_ref
 from common.provenance import sha256_file
 from publish.card import build_card, load_eval_metrics, safety_gates_passed
 from publish.confighash import short_hash
+from publish.export import EXPORT_DIR, read_export_manifest
 from publish.manifest import MANIFEST_NAME, read_run_manifest
 
 if TYPE_CHECKING:
@@ -150,7 +151,9 @@ def plan_publish(run_dir: Path, repo_id: str, *, merged: bool = False, force: bo
     config_path = run_dir / "config.yml"
     if not config_path.is_file():
         raise PublishError(f"{config_path}: the run's Axolotl config is missing")
-    card = str(build_card(manifest, metrics, repo_id=repo_id, merged=merged, forced=failures if force else []))
+    export = read_export_manifest(run_dir / EXPORT_DIR)
+    card = str(build_card(manifest, metrics, repo_id=repo_id, merged=merged, forced=failures if force else [],
+                          export=export))
     files = [
         *weight_files(run_dir, merged),
         _from_disk(CONFIG_NAME, config_path),

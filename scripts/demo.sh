@@ -26,9 +26,14 @@ $cli publish "$run" --repo securecli/qwen25-coder-7b-securecli-demo --dry-run --
 step "ask: a plain-language request through the guard (retrieval backend, offline)"
 $cli ask "find files over 100MB in /var/log" --backend retrieval --train-path data/prepared/latest/train.jsonl || true
 
+step "export: adapter and base to GGUF (llama.cpp's converters), a Modelfile, one llama.cpp answer (tiny: noise)"
+$cli export "$run" --to ollama --convert-base --base-outtype f32 --name securecli-tiny \
+  --try "list running docker containers"
+
 step "summary"
 echo "prepared data : data/prepared/$(readlink data/prepared/latest)"
 echo "run           : $run"
 echo "adapter       : $run/adapter/adapter_model.safetensors"
 echo "eval report   : $run/eval/report.md"
 echo "merged model  : $run/merged"
+echo "GGUF LoRA     : $run/export/adapter-f16.gguf (Modelfile: $run/export/Modelfile)"

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "securecli.commands.check",
     "securecli.commands.eval",
     "securecli.commands.publish",
+    "securecli.commands.export",
     "securecli.commands.launch",
     "securecli.commands.ask",
 )

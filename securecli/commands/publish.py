@@ -110,20 +110,38 @@ def publish(
 def pull(
     ref: Annotated[str, typer.Argument(help="ORG/NAME[@REVISION]; pin a revision or a cfg-<hash> tag")],
     cache_dir: Annotated[Path | None, typer.Option(help="Hugging Face cache directory")] = None,
+    export: Annotated[str | None, typer.Option("--export", help="then export it: gguf or ollama")] = None,
+    out: Annotated[Path | None, typer.Option(help="with --export: output folder (default data/exports/...)")] = None,
+    base_gguf: Annotated[Path | None, typer.Option(help="with --export: a local base GGUF to apply it to")] = None,
+    outtype: Annotated[str, typer.Option(help="with --export: GGUF LoRA type f16, bf16 or q8_0")] = "f16",
 ) -> None:
-    """Download a published adapter at a pinned revision and verify every file's sha256."""
+    """Download a published adapter at a pinned revision and verify every file's sha256; optionally export it."""
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    from common.hub import VerificationError
+    from common.hub import VerificationError, parse_ref
     from common.hub import pull as pull_snapshot
+    from common.jsonl import MANIFEST_NAME, ManifestError, read_json
+    from common.paths import data_dir
+    from publish.export import ExportError, ExportOptions, export_local, ollama_commands
     from publish.hub import usage_text
 
     try:
         with console.status(f"downloading {ref}"):
             folder = pull_snapshot(ref, cache_dir)
-    except (VerificationError, ValueError, HfHubHTTPError, LocalEntryNotFoundError) as error:
+        _say(usage_text(ref, folder))
+        if export is None:
+            return
+        repo_id, revision = parse_ref(ref)
+        base = read_json(folder / MANIFEST_NAME, "published manifest")["base_model"]
+        target = out or data_dir() / "exports" / f"{repo_id.replace('/', '--')}@{revision or folder.name}"
+        with console.status(f"converting {repo_id} with llama.cpp's converters"):
+            exported = export_local(folder, base, target, export, ExportOptions(outtype=outtype, base_gguf=base_gguf))
+    except (VerificationError, ExportError, ManifestError, ValueError, OSError, HfHubHTTPError, LocalEntryNotFoundError) as error:
         raise _fail(error) from None
-    _say(usage_text(ref, folder))
+    _say(f"GGUF LoRA: {exported.adapter_gguf} (fits {exported.base.name})")
+    if export == "ollama":
+        name = repo_id.split("/")[-1].lower()
+        _say(f"Modelfile: {target / 'Modelfile'}\nuse it with:\n  " + "\n  ".join(ollama_commands(name, target)))
 
 
 def reproduce(
