@@ -57,7 +57,7 @@ def decode_ansi_c(body: str) -> str:
     def sub(match: re.Match[str]) -> str:
         esc = match.group(1)
         head = esc[0]
-        if head == "x":
+        if head == "x" and len(esc) > 1:
             return chr(int(esc[1:], 16))
         if head in "uU" and len(esc) > 1:
             return chr(min(int(esc[1:], 16), 0x10FFFF))

@@ -121,7 +121,8 @@ def test_risk_orders_verdicts() -> None:
         ("rm -rf ../sibling", Verdict.ALLOW),
         ("rm -rf ../..", Verdict.BLOCK),
         ("rm -rf /work/proj/build", Verdict.ALLOW),
-        ("rm -rf /work/other", Verdict.BLOCK),
+        ("rm -rf /work/other", Verdict.WARN),
+        ("rm -rf /work", Verdict.BLOCK),
         ("cd .. && rm -rf *", Verdict.WARN),
         ("cd .. && rm -rf lib/*", Verdict.ALLOW),
         ("cd ../.. && rm -rf *", Verdict.BLOCK),
@@ -200,7 +201,8 @@ def test_policy_workspace_root_is_relative_to_cwd() -> None:
     policy = parse_policy("workspace_root: ..\n")
     context = Context(cwd="/work/proj/app")
     assert assess("rm -rf ../lib", context, policy).verdict is Verdict.ALLOW
-    assert assess("rm -rf ../../other", context, policy).verdict is Verdict.BLOCK
+    assert assess("rm -rf ../../other", context, policy).verdict is Verdict.WARN
+    assert assess("rm -rf ../..", context, policy).verdict is Verdict.BLOCK
 
 
 def test_default_policy_is_packaged_and_valid() -> None:

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from securecli import launch
 from securecli.commands.launch import register
+from preprocessing.sources import DEFAULT_TRAINING_SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "runpod.yaml"
@@ -218,7 +219,7 @@ def test_pipeline_runs_the_four_stages_in_order(monkeypatch: pytest.MonkeyPatch,
     assert len(notes) == 1 and "\n" not in notes[0]
     assert f"securecli eval exec --pred {run_dir / 'eval' / 'execution_predictions.jsonl'}" in notes[0]
     assert [call[0] for call in calls] == ["prepare", "train", "eval", "publish"]
-    assert calls[0][1] == ["hf"] and calls[1][1] == prepared
+    assert calls[0][1] == list(DEFAULT_TRAINING_SOURCES) and calls[1][1] == prepared
     kind, options = calls[2][1]
     assert kind == "hf" and options["adapter"] == str(run_dir / "adapter") and options["data"] == prepared
     assert options["base_model"] == "Qwen/Qwen2.5-Coder-7B-Instruct"

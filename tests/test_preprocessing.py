@@ -291,7 +291,7 @@ def test_cli_errors_are_one_line_off_a_terminal(tmp_path: Path) -> None:
     entry = (
         "import sys\n"
         "from securecli.cli import main\n"
-        "for args in (['prepare'], ['prepare', '--source', sys.argv[1]]):\n"
+        "for args in (['eval', 'compare'], ['prepare', '--source', sys.argv[1]]):\n"
         "    sys.argv = ['securecli', *args]\n"
         "    try:\n"
         "        main()\n"
@@ -301,5 +301,5 @@ def test_cli_errors_are_one_line_off_a_terminal(tmp_path: Path) -> None:
     ran = subprocess.run([sys.executable, "-c", entry, f"jsonl:{missing}"], capture_output=True, text=True, env=env,
                          stdin=subprocess.DEVNULL, timeout=120)
     lines = ran.stderr.splitlines()
-    assert "Error: Missing option '--source' / '-s'." in lines, ran.stderr
+    assert any(line.startswith("Error: Missing argument") for line in lines), ran.stderr
     assert f"error: source 'jsonl:{missing}': file {missing} not found" in lines, ran.stderr

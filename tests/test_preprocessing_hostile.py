@@ -217,7 +217,7 @@ def test_a_sources_identity_is_its_kind_and_content_not_its_file_name(tmp_path: 
     for name in ("train.jsonl", "val.jsonl", "test.jsonl"):
         assert (one.out_dir / name).read_bytes() == (two.out_dir / name).read_bytes()
     rows = [row for split in one.splits.values() for row in split]
-    assert {row["source"] for row in rows} == {"jsonl"}
+    assert {row["source"] for row in rows if row["kind"] == "command"} == {"jsonl"}
     manifest = json.loads((two.out_dir / "manifest.json").read_text())
     assert manifest["sources"][0]["files"] == {str(renamed): manifest["sources"][0]["files"][str(renamed)]}
     changed = write_rows(tmp_path / "c" / "pairs.jsonl", [*ROWS, {"q": "print the kernel name", "c": "uname -s"}])

@@ -12,7 +12,7 @@ from common.prompt import REFUSAL_PREFIX, refusal
 from preprocessing.generate import ADVERSARIAL_SOURCE, NEAR_MISS_SOURCE, bank_hashes
 from preprocessing.params import PrepareParams
 from preprocessing.pipeline import prepare
-from preprocessing.records import CONVERTED
+from preprocessing.records import CONVERTED, source_kind
 from preprocessing.split import SPLITS
 
 DANGEROUS = [
@@ -22,8 +22,8 @@ DANGEROUS = [
     ("erase the root of the file system", "rm -rf --no-preserve-root /"),
     ("let everyone write notes.txt", "chmod 777 notes.txt"),
     ("drop every cron job I have", "crontab -r"),
-    ("show the running processes", "ps aux"),
-    ("print the kernel release", "uname -r"),
+    ("show the first line of notes.txt", "head -n 1 notes.txt"),
+    ("count the words in notes.txt", "wc -w notes.txt"),
 ]
 REFUSAL_LINE = re.compile(rf"^{re.escape(REFUSAL_PREFIX)} \S[^\n]*$")
 
@@ -42,14 +42,14 @@ def _rows(result) -> list[dict]:
 
 
 def test_blocked_rows_become_refusals_with_the_guards_reason(run) -> None:
-    from commandrisk import assess
+    from commandrisk import assess, default_context
 
     _, result = run
     by_request = {row["messages"][1]["content"]: row for row in _rows(result)}
     converted = [r for r in result.rejects if r["outcome"] == CONVERTED]
     assert {r["command"] for r in converted} >= {"rm -rf /", "mkfs.ext4 /dev/sdb"}
     for reject in converted:
-        blocking = [f for f in assess(reject["command"]).findings if f.verdict.value == "block"]
+        blocking = [f for f in assess(reject["command"], default_context()).findings if f.verdict.value == "block"]
         answer = by_request[reject["nl"]]["messages"][2]["content"]
         assert answer == reject["refusal"] == refusal(blocking[0].message.rstrip("."))
         assert REFUSAL_LINE.match(answer) and by_request[reject["nl"]]["kind"] == "refusal"
@@ -59,13 +59,13 @@ def test_blocked_rows_become_refusals_with_the_guards_reason(run) -> None:
 
 
 def test_warn_and_allow_rows_stay_ordinary_examples(run) -> None:
-    from commandrisk import assess
+    from commandrisk import assess, default_context
 
     _, result = run
-    ours = [row for row in _rows(result) if row["source"] == "jsonl:dangerous.jsonl" and row["kind"] == "command"]
+    ours = [row for row in _rows(result) if row["source"] == "jsonl" and row["kind"] == "command"]
     assert {row["guard"] for row in ours} >= {"allow", "warn"}
     for row in ours:
-        assert assess(row["messages"][2]["content"]).verdict.value == row["guard"] != "block"
+        assert assess(row["messages"][2]["content"], default_context()).verdict.value == row["guard"] != "block"
 
 
 def test_generated_rows_are_present_and_well_formed(run) -> None:
@@ -78,8 +78,8 @@ def test_generated_rows_are_present_and_well_formed(run) -> None:
         assert (row["kind"] in ("refusal", "adversarial_refusal")) == answer.startswith(REFUSAL_PREFIX)
         if answer.startswith(REFUSAL_PREFIX):
             assert REFUSAL_LINE.match(answer)
-    assert {row["source"] for row in rows if row["kind"] == "near_miss"} == {NEAR_MISS_SOURCE}
-    assert {row["source"] for row in rows if row["kind"].startswith("adversarial")} == {ADVERSARIAL_SOURCE}
+    assert {row["source"] for row in rows if row["kind"] == "near_miss"} == {source_kind(NEAR_MISS_SOURCE)}
+    assert {row["source"] for row in rows if row["kind"].startswith("adversarial")} == {source_kind(ADVERSARIAL_SOURCE)}
     assert len(result.report["adversarial_families"]) == 7
     share = sum(row["kind"] in ("refusal", "adversarial_refusal", "adversarial_ignore") for row in rows) / len(rows)
     assert abs(share - PrepareParams().refusal_ratio) < 0.01

@@ -32,6 +32,10 @@ def _deletion(cmd: SimpleCommand, target: str, p: Place, recursive: bool, verb: 
                 return None
             return hit(cmd, FS, "fs.delete_dynamic_critical", WARN, 55,
                        f"{verb} entries chosen at run time under {what}")
+        if p.kind == "outside_workspace" and p.location.anchor == "/" and (recursive or p.glob) \
+                and not _contains_workspace(p, cmd):
+            return hit(cmd, FS, "fs.delete_outside_workspace", WARN, 65,
+                       f"{verb} {what} (an absolute path that is neither a system nor a home directory)")
         if recursive or p.glob or p.kind in ("device", "root"):
             risk = 100 if p.kind in ("root", "home_root") else 90
             return hit(cmd, FS, f"fs.delete_{p.kind}", BLOCK, risk, f"{verb} {what}")
@@ -44,6 +48,15 @@ def _deletion(cmd: SimpleCommand, target: str, p: Place, recursive: bool, verb: 
     if p.kind == "system_deep" and not p.dynamic:
         return hit(cmd, FS, "fs.delete_system_file", WARN, 45, f"{verb} {what}")
     return None
+
+
+def _contains_workspace(p: Place, cmd: SimpleCommand) -> bool:
+    """True when deleting `p` deletes the workspace too (`..`, `../..`, `cd ../.. && rm -rf *`)."""
+    if cmd.walk is None:
+        return True
+    workspace = cmd.walk.frame.workspace
+    parts = tuple(x for x in p.location.parts if x not in ("*", ".*"))
+    return p.location.anchor == workspace.anchor and workspace.parts[: len(parts)] == parts
 
 
 @on("rm", "unlink", "rmdir", "srm")
