@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +45,23 @@ def point_symlink(link: Path, target: str) -> None:
     staging.unlink(missing_ok=True)
     os.symlink(target, staging)
     os.replace(staging, link)
+
+
+@contextmanager
+def staged_directory(target: Path, prefix: str | None = None) -> Iterator[Path]:
+    """Yield an empty directory beside `target`; when the block ends without error it replaces `target` whole
+    (an old one is swapped out and removed), so readers never see a half-written folder. On error it is removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix or f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o755)
+        if target.exists() or target.is_symlink():
+            trash = staging.with_name(f"{staging.name}.old")
+            os.replace(target, trash)
+            os.replace(staging, target)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -6,11 +6,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from common.atomic import staged_directory
 from common.paths import data_dir
 from common.provenance import package_dir
 
@@ -88,14 +88,10 @@ def build_tiny_model(spec: TinyModelSpec | None = None, root: Path | None = None
     target = tiny_model_dir(spec, root)
     if (target / "tiny_spec.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _write_model(spec, staging)
-        staging.chmod(0o755)
-        os.replace(staging, target)
+        with staged_directory(target) as staging:
+            _write_model(spec, staging)
     except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
         if not (target / "tiny_spec.json").is_file():
             raise
     finally:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from common.atomic import point_symlink
+from common.atomic import point_symlink, staged_directory
 from common.jsonl import json_bytes
 from common.processes import owned_prefix, sweep_stale
 from common.provenance import git_state
@@ -56,17 +54,12 @@ def write_dataset(out_root: Path, name: str, files: dict[str, bytes]) -> Path:
         sweep_stale(out_root, prefix)
     final = out_root / name
     if not _matches(final, files):
-        tmp = Path(tempfile.mkdtemp(prefix=f"{owned_prefix('.tmp-')}{name}-", dir=out_root))
-        try:
+        with staged_directory(final, prefix=f"{owned_prefix('.tmp-')}{name}-") as tmp:
             for filename, data in files.items():
                 with open(tmp / filename, "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-            os.chmod(tmp, 0o755)
-            _replace_dir(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     point_latest(out_root, name)
     return final
 
@@ -76,17 +69,6 @@ def _matches(folder: Path, files: dict[str, bytes]) -> bool:
     if not folder.is_dir() or sorted(p.name for p in folder.iterdir()) != sorted(files):
         return False
     return all((folder / name).read_bytes() == data for name, data in files.items())
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished temp dir into place, swapping out any stale dir of the same name."""
-    if final.exists() or final.is_symlink():
-        trash = final.with_name(f"{owned_prefix('.trash-')}{final.name}")
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 def point_latest(out_root: Path, name: str) -> None:

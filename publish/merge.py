@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from common.atomic import write_json_atomic
+from common.atomic import staged_directory, write_json_atomic
 from publish.confighash import load_config
 
 MERGED_DIR = "merged"
@@ -144,9 +142,8 @@ def merge_run(run_dir: Path, *, dtype: str = "bfloat16", tolerance: float | None
     adapter_effect = max(float((r.float() - b.float()).abs().max()) for r, b in zip(reference, base_only))
     merged_model = model.merge_and_unload()
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{MERGED_DIR}.", dir=run_dir))
-    staging.chmod(0o755)
-    try:
+    target = run_dir / MERGED_DIR
+    with staged_directory(target) as staging:
         merged_model.save_pretrained(staging, max_shard_size=MAX_SHARD_SIZE)
         tokenizer.save_pretrained(staging)
         del model, merged_model
@@ -155,12 +152,6 @@ def merge_run(run_dir: Path, *, dtype: str = "bfloat16", tolerance: float | None
         scale = max(float(r.float().abs().max()) for r in reference)
         allowed = tolerance if tolerance is not None else tolerance_for(dtype, scale)
         worst = check_logits(reference, _logits(reloaded, inputs), allowed)
-        target = run_dir / MERGED_DIR
         result = MergeResult(target, dtype, base_model, revision, worst, allowed, adapter_effect)
         write_json_atomic(staging / MERGE_REPORT, result.to_json())
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -248,7 +248,7 @@ def test_interrupted_write_leaves_no_partial_output(tmp_path: Path, monkeypatch:
     def crash(*_args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(output, "_replace_dir", crash)
+    monkeypatch.setattr(output.os, "fsync", crash)
     with pytest.raises(KeyboardInterrupt):
         prepare([spec], out, PrepareParams())
     assert sorted(p.name for p in out.iterdir()) == sorted([previous.dataset_hash, "latest"])
