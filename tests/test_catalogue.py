@@ -150,7 +150,7 @@ def test_text_tools() -> None:
     assert roles(inv) == [("data", ":"), ("code", "{print $1}"), ("read", "/etc/passwd")]
     assert inv.utility.language == "awk"
     assert roles(read("awk -f prog.awk data")) == [("script", "prog.awk"), ("read", "data")]
-    assert roles(read("grep -rn TODO src")) == [("data", "TODO"), ("read", "src")]
+    assert roles(read("grep -rn deprecated src")) == [("data", "deprecated"), ("read", "src")]
     inv = read("rg --pre ./unpack pattern")
     assert ("exec", "./unpack") in roles(inv) and "shell" in inv.capabilities
     assert roles(read("perl -pi -e s/a/b/ f")) == [("code", "s/a/b/"), ("write", "f")]
