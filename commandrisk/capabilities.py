@@ -369,11 +369,15 @@ def _target_hits(cmd: SimpleCommand, inv: Invocation, target: str, role: str, sc
     if place.kind in SAFE_TARGET_KINDS or place.kind == "device":
         return
     verb = "deletes" if role == "delete" else "writes"
-    where = place.describe() if place.kind != "workspace" else target
-    if place.dynamic and place.kind == "unknown":
-        where = f"{target.replace(DYN, '<dynamic>')} (a path only known at run time)"
     yield _hit(cmd, Category.OUTSIDE_WORKSPACE, f"outside.{role}", WARN, 35,
-               f"{inv.name} {verb} {where}, outside the workspace and temp directories")
+               f"{inv.name} {verb} {_where(place, target)}, outside the workspace and temp directories")
+
+
+def _where(place: Place, target: str) -> str:
+    """How a target outside the workspace reads in a finding (a dynamic one says so)."""
+    if place.dynamic and place.kind == "unknown":
+        return f"{target.replace(DYN, '<dynamic>')} (a path only known at run time)"
+    return place.describe()
 
 
 def _workspace_wipe(cmd: SimpleCommand, inv: Invocation, place: Place, scan: Scan) -> Iterator[Hit]:
@@ -399,11 +403,9 @@ def _redirect_hits(cmd: SimpleCommand, scan: Scan) -> Iterator[Hit]:
         place = scan.frame.place(redirect.target, cmd.cwd)
         if place.kind in SAFE_TARGET_KINDS or place.kind == "device":
             continue
-        where = place.describe()
-        if place.dynamic and place.kind == "unknown":
-            where = f"{redirect.target.replace(DYN, '<dynamic>')} (a path only known at run time)"
         yield _hit(cmd, Category.OUTSIDE_WORKSPACE, "outside.redirect", WARN, 35,
-                   f"redirects output into {where}, outside the workspace and temp directories")
+                   f"redirects output into {_where(place, redirect.target)}, outside the workspace and temp "
+                   "directories")
 
 
 def _environment_hits(cmd: SimpleCommand, scan: Scan, policy: Policy) -> Iterator[Hit]:
